@@ -1,0 +1,38 @@
+# The README's two commands: `make run` and `make test`. Everything installs itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint protos bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: start the embedded single-machine mesh with the built-in runtime and a demo model
+run: $(STAMP)
+	$(BIN)/modelmesh serve --demo
+
+## test: install everything, lint, type-check, run the whole test suite
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p modelmesh
+
+## protos: regenerate the Python stubs of protos/*.proto
+protos: $(STAMP)
+	$(BIN)/python hack/gen_protos.py
+
+## bench: side-by-side benchmarks; results in bench/results/*.json
+bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Cluster state: the KV store interface (store.py), its backends and the key layout."""

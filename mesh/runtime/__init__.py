@@ -1,0 +1,1 @@
+"""How the mesh talks to a model runtime: the client interface and its gRPC implementation."""
