@@ -38,8 +38,11 @@ class Demo:
     command: str
 
 
-def prepare_demo(models_root: Path) -> Demo:
-    """Train the model unless ``models_root`` has it already; write the sample request."""
+def prepare_demo(models_root: Path, *, address: str | None = None) -> Demo:
+    """Train the model unless ``models_root`` has it already; write the sample request.
+
+    ``address`` goes into the command as ``--address`` (for a mesh not on localhost:8033).
+    """
     images, labels = load_digits(return_X_y=True)
     images = images.astype(np.float32)
     model_file = models_root / MODEL_PATH
@@ -59,6 +62,8 @@ def prepare_demo(models_root: Path) -> Demo:
     }
     _write_atomically(sample, lambda tmp: tmp.write_text(json.dumps(body)))
     command = f"{_cli_command()} predict {MODEL_ID} --input {shlex.quote(_shown(sample))}"
+    if address:
+        command += f" --address {shlex.quote(address)}"
     return Demo(MODEL_ID, MODEL_TYPE, MODEL_PATH, sample, command)
 
 

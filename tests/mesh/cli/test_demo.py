@@ -46,3 +46,8 @@ def test_command_runs_the_venv_cli_on_the_sample(tmp_path: Path) -> None:
     assert Path(words[0]).name == "modelmesh"
     assert words[1:4] == ["predict", "demo-digits", "--input"]
     assert Path(words[4]).resolve() == demo.sample_input_path.resolve()
+
+
+def test_command_names_a_mesh_elsewhere(tmp_path: Path) -> None:
+    demo = prepare_demo(tmp_path, address="localhost:18033")
+    assert shlex.split(demo.command)[-2:] == ["--address", "localhost:18033"]
