@@ -61,7 +61,11 @@ class KVStore(Protocol):
         expected_revision: int | None = None,
         lease: int | None = None,
     ) -> int | None:
-        """Write ``key``. Returns the new revision, or None when the CAS failed."""
+        """Write ``key``. Returns the new revision, or None when the CAS failed.
+
+        A put without ``lease`` unbinds the key from any lease it had, as in etcd. Raises
+        KVError if ``lease`` has ended.
+        """
         ...
 
     async def delete(self, key: str, *, expected_revision: int | None = None) -> bool:
@@ -69,7 +73,14 @@ class KVStore(Protocol):
         ...
 
     def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
-        """Changes under ``prefix`` with revision >= ``start_revision``, until closed."""
+        """Changes under ``prefix`` with revision >= ``start_revision`` (at least 1), until closed.
+
+        Backends return an async generator: ``aclose()`` stops the watch at once; one dropped
+        after a ``break`` is closed by the event loop soon after. Raises KVError whose message
+        starts with "compacted" when the changes from ``start_revision`` on are no longer kept,
+        or when the consumer fell too far behind; the caller then ranges again and watches from
+        that range's revision + 1.
+        """
         ...
 
     async def grant_lease(self, ttl_seconds: float) -> int:
@@ -81,7 +92,9 @@ class KVStore(Protocol):
         ...
 
     async def revoke_lease(self, lease: int) -> None:
-        """End a lease now, deleting its keys."""
+        """End a lease now, deleting its keys (one revision). Nothing if it has already ended."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the store; every watch's iteration ends. Closing twice is harmless."""
+        ...
