@@ -102,7 +102,7 @@ def test_typed_contents_use_the_v2_fields() -> None:
 
 
 def test_inputs_keep_their_order_and_scalars_work() -> None:
-    inputs = {"b": np.float64(2.5), "a": np.zeros((0, 3), np.float32)}
+    inputs = {"b": np.array(2.5), "a": np.zeros((0, 3), np.float32)}
     decoded = request_arrays(build_infer_request("m", inputs))
     assert list(decoded) == ["b", "a"]
     assert decoded["b"].shape == ()

@@ -1,0 +1,67 @@
+"""The errors the built-in runtime reports, each carrying the gRPC status it maps to.
+
+```
+RuntimeFailure                 base; ``code`` is the gRPC status, ``message`` says what to fix
+├── ModelNotLoaded             NOT_FOUND: no model of that id is loaded here
+├── InvalidRequest             INVALID_ARGUMENT: bad tensors, outputs, model type or path
+├── ModelFileMissing           FAILED_PRECONDITION: nothing to load at the path; nothing tried
+├── LoadFailed                 INTERNAL: the library could not load the file
+├── LoadTimedOut               DEADLINE_EXCEEDED: the load outlived the loading timeout
+└── LoadAbandoned              ABORTED: the model was unloaded while it was loading
+```
+
+Servicers turn these into ``context.abort(code, message)``; the in-process client turns them
+into the mesh's ``RuntimeCallError``. Anything else escaping the runtime is a bug: INTERNAL.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class RuntimeFailure(Exception):
+    """A request the runtime could not serve; ``code`` and ``message`` go to the caller."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ModelNotLoaded(RuntimeFailure):
+    code = grpc.StatusCode.NOT_FOUND
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"model {model_id} is not loaded")
+
+
+class InvalidRequest(RuntimeFailure):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class ModelFileMissing(RuntimeFailure):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class LoadFailed(RuntimeFailure):
+    code = grpc.StatusCode.INTERNAL
+
+
+class LoadTimedOut(RuntimeFailure):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class LoadAbandoned(RuntimeFailure):
+    code = grpc.StatusCode.ABORTED
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as one short line: native libraries append stack traces to messages."""
+    text = str(exc).split("Stack trace:", 1)[0]
+    summary = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    if len(summary) > 400:
+        summary = summary[:400] + "..."
+    return f"{type(exc).__name__}: {summary}" if summary else type(exc).__name__

@@ -1,0 +1,116 @@
+"""Settings of the built-in Python runtime: the only place it reads environment variables.
+
+Names follow upstream's runtime adapters where they had one:
+
+| variable | default | meaning |
+|---|---|---|
+| ``ROOT_MODEL_DIR`` | ``./.modelmesh/models`` | models root; every modelPath resolves inside it |
+| ``CONTAINER_MEM_REQ_BYTES`` | a quarter of physical memory | memory the runtime may use |
+| ``MEM_BUFFER_BYTES`` | 256 MiB | kept free for requests; capacity = request - buffer |
+| ``LOADING_CONCURRENCY`` | 2 | loads that run at once |
+| ``LOADTIME_TIMEOUT`` | 90000 | milliseconds a load may take, queueing included |
+| ``DEFAULT_MODELSIZE`` | 1048576 | bytes the mesh assumes for a model it has no size for |
+| ``INTERNAL_GRPC_PORT`` | 8085 | ``ModelRuntime`` management port (localhost) |
+| ``INTERNAL_GRPC_SOCKET_PATH`` | unset | listen on this unix socket instead of the port |
+| ``INTERNAL_SERVING_GRPC_PORT`` | 8001 | KServe V2 inference port (localhost) |
+| ``INTERNAL_SERVING_GRPC_SOCKET_PATH`` | unset | listen on this unix socket instead |
+| ``MM_SVC_GRPC_MAX_MSG_SIZE`` | 16777216 | largest gRPC message, both servers (the mesh's own) |
+| ``MM_CUSTOM_MODEL_CLASSES`` | unset | ``type=package.module:Class,...`` (see ``custom.py``) |
+
+The servers listen on 127.0.0.1 only: the management API loads whatever files the mesh
+names, so it is for the mesh beside it, never for the network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1024 * 1024
+DEFAULT_MEM_BUFFER = 256 * MiB
+
+
+def _default_mem_request() -> int:
+    """A quarter of physical memory: room for the mesh, its peers and the OS beside us."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    models_root: Path = Path(".modelmesh/models")
+    capacity_bytes: int = field(default_factory=lambda: _default_mem_request() - DEFAULT_MEM_BUFFER)
+    loading_concurrency: int = 2
+    loading_timeout_ms: int = 90_000
+    default_model_size: int = 1 * MiB
+    management_address: str = "127.0.0.1:8085"
+    serving_address: str = "127.0.0.1:8001"
+    max_message_bytes: int = 16 * MiB
+    # model type -> "package.module:ClassName"
+    custom_model_classes: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RuntimeSettings:
+        """Settings from ``environ``; a bad value raises ValueError naming its variable."""
+        reader = _Reader(environ)
+        mem_request = reader.integer("CONTAINER_MEM_REQ_BYTES", _default_mem_request())
+        mem_buffer = reader.integer("MEM_BUFFER_BYTES", DEFAULT_MEM_BUFFER, minimum=0)
+        if mem_request <= mem_buffer:
+            raise ValueError(
+                f"CONTAINER_MEM_REQ_BYTES ({mem_request}) must exceed MEM_BUFFER_BYTES "
+                f"({mem_buffer}): the runtime's capacity is their difference"
+            )
+        return cls(
+            models_root=Path(environ.get("ROOT_MODEL_DIR") or cls.models_root),
+            capacity_bytes=mem_request - mem_buffer,
+            loading_concurrency=reader.integer("LOADING_CONCURRENCY", 2),
+            loading_timeout_ms=reader.integer("LOADTIME_TIMEOUT", 90_000),
+            default_model_size=reader.integer("DEFAULT_MODELSIZE", 1 * MiB),
+            management_address=reader.address("INTERNAL_GRPC", 8085),
+            serving_address=reader.address("INTERNAL_SERVING_GRPC", 8001),
+            max_message_bytes=reader.integer("MM_SVC_GRPC_MAX_MSG_SIZE", 16 * MiB),
+            custom_model_classes=reader.class_map("MM_CUSTOM_MODEL_CLASSES"),
+        )
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not an integer") from None
+        if value < minimum:
+            raise ValueError(f"{name}={value} must be at least {minimum}")
+        return value
+
+    def address(self, prefix: str, default_port: int) -> str:
+        socket_path = self._environ.get(f"{prefix}_SOCKET_PATH", "").strip()
+        if socket_path:
+            return f"unix:{socket_path}"
+        port = self.integer(f"{prefix}_PORT", default_port)
+        if port > 65535:
+            raise ValueError(f"{prefix}_PORT={port} is not a TCP port")
+        return f"127.0.0.1:{port}"
+
+    def class_map(self, name: str) -> dict[str, str]:
+        classes: dict[str, str] = {}
+        for entry in self._environ.get(name, "").split(","):
+            if not entry.strip():
+                continue
+            model_type, _, target = (part.strip() for part in entry.partition("="))
+            module, _, class_name = target.partition(":")
+            if not (model_type and module and class_name):
+                raise ValueError(
+                    f"{name}: {entry.strip()!r} is not of the form type=package.module:ClassName"
+                )
+            if model_type.lower() in classes:
+                raise ValueError(f"{name}: model type {model_type!r} is given twice")
+            classes[model_type.lower()] = target
+        return classes
