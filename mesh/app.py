@@ -1,0 +1,229 @@
+"""Build, start and stop one mesh instance: store, registry, runtime, cache, API server.
+
+``start_mesh`` wires the parts (each gets its settings and collaborators as arguments)
+and returns a running ``MeshApp``; ``serve_forever`` is ``modelmesh serve``: it runs
+until SIGINT/SIGTERM and drains on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from .. import __version__
+from ..protos import model_mesh_admin_pb2_grpc as admin_grpc
+from ..protos import model_mesh_pb2 as pb
+from ..protos import model_mesh_pb2_grpc as pb_grpc
+from .api.inference import InferenceProxy
+from .api.modelmesh import ModelMeshAdminServicer, ModelMeshServicer
+from .errors import MeshError, Unavailable
+from .forwarding import Router
+from .kv.embedded import EmbeddedStore
+from .kv.keys import KeyLayout
+from .kv.store import KVStore
+from .loading import Loader
+from .models import ModelService
+from .placement import labels_for_formats
+from .registry import Registry
+from .runtime.client import RuntimeClient, RuntimeInfo
+from .runtime.grpc_client import GrpcRuntimeClient
+from .settings import Settings, SettingsError
+from .vmodels import VModelService
+
+log = logging.getLogger(__name__)
+
+_RUNTIME_POLL_S = 2.0  # upstream polls runtimeStatus every 2 s until READY
+
+
+@dataclass
+class MeshApp:
+    settings: Settings
+    store: KVStore
+    registry: Registry
+    runtime: RuntimeClient
+    loader: Loader
+    models: ModelService
+    vmodels: VModelService
+    server: grpc.aio.Server
+    port: int
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await self.server.stop(grace_s)
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.loader.close()
+        await self.registry.stop()
+        await self.runtime.close()
+        await self.store.close()
+
+
+async def open_store(settings: Settings) -> KVStore:
+    if settings.kv.kind == "embedded":
+        return await EmbeddedStore.open(Path(settings.kv.target))
+    raise SettingsError("KV_STORE=etcd:... is not supported yet: the etcd backend is not built")
+
+
+def build_runtime(settings: Settings) -> tuple[RuntimeClient, frozenset[str]]:
+    """The runtime client and the labels this instance gets from its runtime."""
+    if settings.runtime.kind == "grpc":
+        client = GrpcRuntimeClient(
+            settings.runtime.management,
+            settings.runtime.serving,
+            max_message_bytes=settings.grpc.max_message_bytes,
+        )
+        return client, settings.labels
+    from ..runtimes.python.inprocess import InProcessRuntimeClient
+    from ..runtimes.python.runtime import PythonRuntime
+    from ..runtimes.python.settings import RuntimeSettings
+
+    runtime = PythonRuntime(RuntimeSettings.from_env(settings.environ))
+    return InProcessRuntimeClient(runtime), settings.labels | labels_for_formats(
+        runtime.model_types
+    )
+
+
+async def wait_until_ready(runtime: RuntimeClient, timeout_s: float) -> RuntimeInfo:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last_error = "not ready"
+    while True:
+        try:
+            info = await runtime.status()
+            if info.ready:
+                return info
+        except MeshError as exc:
+            last_error = exc.message
+        except Exception as exc:  # the runtime may not listen yet
+            last_error = str(exc)
+        if loop.time() >= deadline:
+            raise Unavailable(
+                f"the model runtime did not become ready in {timeout_s:.0f} s: {last_error}"
+            )
+        await asyncio.sleep(_RUNTIME_POLL_S)
+
+
+async def _forget_own_copies(registry: Registry, instance_id: str) -> None:
+    """A restarted instance holds nothing (the runtime purges at start): drop its old copies."""
+    for model_id in registry.models.ids():
+        record = registry.models.get(model_id)
+        if record is not None and instance_id in record.instance_ids:
+            await registry.models.update(
+                model_id, lambda r: r.without_copy(instance_id) if r else None
+            )
+
+
+async def start_mesh(
+    settings: Settings,
+    *,
+    runtime: RuntimeClient | None = None,
+    labels: frozenset[str] | None = None,
+) -> MeshApp:
+    store = await open_store(settings)
+    try:
+        layout = KeyLayout.for_service(
+            kv_prefix=settings.kv.prefix, service_name=settings.kv.service_name
+        )
+        registry = Registry(store, layout)
+        await registry.start()
+        if runtime is None:
+            runtime, labels = build_runtime(settings)
+        info = await wait_until_ready(runtime, settings.runtime.startup_timeout_s)
+        loader = Loader(
+            runtime=runtime,
+            info=info,
+            registry=registry,
+            instance_id=settings.instance_id,
+            labels=labels if labels is not None else settings.labels,
+            settings=settings.cache,
+        )
+        await _forget_own_copies(registry, settings.instance_id)
+        models = ModelService(registry=registry, loader=loader, settings=settings.cache)
+        vmodels = VModelService(registry=registry, models=models, loader=loader)
+        router = Router(
+            registry=registry,
+            loader=loader,
+            vmodels=vmodels,
+            runtime=runtime,
+            info=info,
+            dataplane=settings.dataplane,
+            allow_other_rpcs=settings.allow_other_rpcs,
+        )
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", settings.grpc.max_message_bytes),
+                ("grpc.max_send_message_length", settings.grpc.max_message_bytes),
+                ("grpc.max_metadata_size", settings.grpc.max_header_bytes),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        pb_grpc.add_ModelMeshServicer_to_server(ModelMeshServicer(models, vmodels), server)
+        admin_grpc.add_ModelMeshAdminServicer_to_server(
+            ModelMeshAdminServicer(models, vmodels), server
+        )
+        server.add_generic_rpc_handlers(
+            (InferenceProxy(router, ready=lambda: True, version=__version__),)
+        )
+        try:
+            port = server.add_insecure_port(f"{settings.grpc.host}:{settings.grpc.port}")
+        except RuntimeError as exc:  # grpc raises when the address can't be bound
+            raise Unavailable(f"cannot listen on port {settings.grpc.port}: is it in use?") from exc
+        await server.start()
+    except BaseException:
+        await store.close()
+        raise
+    app = MeshApp(settings, store, registry, runtime, loader, models, vmodels, server, port)
+    app.tasks.append(asyncio.create_task(vmodels.run()))
+    log.info("mesh instance %s serving on port %d", settings.instance_id, port)
+    return app
+
+
+async def _register_demo(app: MeshApp) -> None:
+    from ..runtimes.python.settings import RuntimeSettings
+    from .demo import prepare_demo
+
+    models_root = RuntimeSettings.from_env(app.settings.environ).models_root
+    demo = await asyncio.to_thread(prepare_demo, models_root, address=f"localhost:{app.port}")
+    status = await app.models.register(
+        demo.model_id,
+        pb.ModelInfo(type=demo.model_type, path=demo.path),
+        load_now=True,
+        sync=True,
+    )
+    state = pb.ModelStatusInfo.ModelStatus.Name(status.status)
+    print(f"\ndemo model {demo.model_id!r} registered: {state}", file=sys.stderr)
+    print(
+        f"get a prediction through the mesh on port {app.port}:\n\n  {demo.command}\n",
+        file=sys.stderr,
+    )
+
+
+async def serve_forever(settings: Settings, *, demo: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = await start_mesh(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if demo:
+            await _register_demo(app)
+        await stop.wait()
+    finally:
+        log.info("stopping: draining requests in flight")
+        with contextlib.suppress(Exception):
+            await app.stop(min(settings.shutdown_timeout_s, 30.0))

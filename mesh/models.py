@@ -1,0 +1,122 @@
+"""The model lifecycle behind the ModelMesh API: register, unregister, status, ensureLoaded.
+
+Registration is a compare-and-swap on the model's record; re-registering the same
+model with the same info is a no-op, with other info it is ALREADY_EXISTS (upstream).
+Loads go through ``loading.py``; ``sync`` waits on it. A failed load shows in the
+status and never removes the registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from ..protos import model_mesh_pb2 as pb
+from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, LoadFailed, MeshError
+from .kv.keys import check_id
+from .loading import Loader, now_ms
+from .records import ModelRecord
+from .registry import Registry
+from .settings import CacheSettings
+from .status import model_status
+
+
+def valid_id(value: str, kind: str) -> str:
+    try:
+        return check_id(value, kind)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
+
+
+class ModelService:
+    def __init__(self, *, registry: Registry, loader: Loader, settings: CacheSettings) -> None:
+        self.registry = registry
+        self.loader = loader
+        self.settings = settings
+
+    def status(self, model_id: str) -> pb.ModelStatusInfo:
+        return model_status(
+            self.registry.models.get(model_id),
+            now=now_ms(),
+            failure_expiry_ms=self.settings.load_failure_expiry_ms,
+        )
+
+    def referring_vmodels(self, model_id: str) -> list[str]:
+        views = self.registry.vmodels
+        return [
+            vid
+            for vid in views.ids()
+            if (vm := views.get(vid)) and model_id in (vm.active_model, vm.target_model)
+        ]
+
+    async def register(
+        self,
+        model_id: str,
+        info: pb.ModelInfo,
+        *,
+        load_now: bool = False,
+        sync: bool = False,
+        last_used: int = 0,
+        auto_delete: bool = False,
+    ) -> pb.ModelStatusInfo:
+        valid_id(model_id, "modelId")
+        if not info.type:
+            raise InvalidArgument("modelInfo.type must be set (the model's type or format)")
+        stamp = last_used or now_ms() - self.settings.new_model_age_ms
+
+        def create(current: ModelRecord | None) -> ModelRecord:
+            if current is None:
+                return ModelRecord(
+                    info.type, info.path, info.key, last_used=stamp, auto_delete=auto_delete
+                )
+            if current.same_info(info.type, info.path, info.key):
+                return current
+            raise AlreadyExists(
+                f"model {model_id!r} is already registered with different type, path or key;"
+                " unregister it first or use a new model id"
+            )
+
+        await self.registry.models.update(model_id, create)
+        if load_now:
+            await self.load(model_id, sync=sync, last_used=stamp)
+        return self.status(model_id)
+
+    async def unregister(self, model_id: str) -> None:
+        vmodels = self.referring_vmodels(model_id)
+        if vmodels:
+            raise FailedPrecondition(
+                f"model {model_id!r} is used by vmodel(s) {', '.join(vmodels)}; "
+                "delete or retarget them first"
+            )
+        await self.registry.models.update(model_id, lambda _: None)
+        await self.loader.unload(model_id)
+
+    async def ensure_loaded(
+        self, model_id: str, *, last_used: int = 0, sync: bool = False
+    ) -> pb.ModelStatusInfo:
+        if self.registry.models.get(model_id) is None:
+            return self.status(model_id)
+        # an explicit request retries a model whose last load failed here
+        self.loader.forget_failure(model_id)
+        await self.load(model_id, sync=sync, last_used=last_used or now_ms())
+        return self.status(model_id)
+
+    async def load(self, model_id: str, *, sync: bool, last_used: int) -> None:
+        """Start loading; with ``sync`` wait for the outcome (shown by status, not raised)."""
+        try:
+            copy = self.loader.start_load(model_id, last_used=last_used)
+        except LoadFailed:
+            return  # a recent failure: the status shows it
+        if not sync:
+            return
+        timeout_s = 5 * max(self.loader.info.loading_timeout_ms / 1000, 1.0)
+        with contextlib.suppress(LoadFailed, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(copy.ready), timeout_s)
+
+    async def delete_if_unreferenced(self, model_id: str) -> None:
+        """Auto-delete: drop a model registered for a vmodel once no vmodel uses it."""
+        record = self.registry.models.get(model_id)
+        if record is None or not record.auto_delete or self.referring_vmodels(model_id):
+            return
+        with contextlib.suppress(MeshError):
+            await self.unregister(model_id)
