@@ -70,7 +70,6 @@ class RuntimeStatus:
 @dataclass(frozen=True)
 class LoadedModel:
     model: Model
-    model_type: str
     size_bytes: int
     times: PredictionTimes = field(default_factory=PredictionTimes)
 
@@ -197,7 +196,7 @@ class PythonRuntime:
                 raise LoadFailed(
                     f"failed to load {fmt.name} model from {source}: {describe(exc)}"
                 ) from exc
-        return LoadedModel(model, fmt.name, sizing.measured_bytes(model.held_bytes(), probe.delta))
+        return LoadedModel(model, sizing.measured_bytes(model.held_bytes(), probe.delta))
 
     def _source(self, fmt: Format, path: Path) -> Path:
         """The file to load; custom models get the path as given."""

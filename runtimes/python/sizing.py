@@ -4,26 +4,26 @@ The mesh packs models into each runtime by these sizes, so they should be what t
 really pays. Two measurements, the larger wins, floored at ``MIN_MODEL_BYTES``:
 
 1. **Heap delta** (``HeapProbe``): glibc's count of live ``malloc`` bytes (``mallinfo2``:
-   ``uordblks + hblkhd``) after the load and a warm-up prediction, minus before. It sees
+   ``uordblks + hblkhd``) after the load and its warm-up prediction, minus before. It sees
    what native libraries keep (xgboost and lightgbm trees, onnxruntime's arena and kernels,
-   numpy arrays), is exact to the byte for a load running alone, and unlike RSS it is not
-   fooled by freed pages being reused. It is skipped (None) when another load overlapped in
-   time, since each would count the other's allocations, and on non-glibc platforms.
+   numpy arrays), repeats to within 0.2 % from one load to the next, and unlike RSS it is
+   not fooled by freed pages being reused. It is skipped (None) when another load
+   overlapped in time, since each would count the other's allocations, and off glibc.
 2. **Held bytes** (``Model.held_bytes``): what the loaded object holds by its own account:
-   out-of-band pickle size for Python objects (``object_bytes``: array buffers plus the
-   structure around them), the raw booster for xgboost, the model file for lightgbm and onnx.
-   It is deterministic, and a lower bound when the heap delta is missing or was shrunk by
-   something freed concurrently.
+   the out-of-band pickled size for Python objects (``object_bytes``: array buffers plus the
+   structure around them), the raw booster for xgboost, the model file for lightgbm and
+   onnx. It is deterministic, and the floor when the heap delta is missing or was shrunk by
+   a prediction freeing memory meanwhile.
 
-Measured on digits models (64 features), per loaded copy, heap delta vs RSS growth over many
-copies in one process (``file`` = size on disk):
+Measured on digits models (64 features), per loaded copy: held bytes, heap delta, and the
+RSS growth per copy over 10-200 copies in a fresh process (``file``: size on disk):
 
 | model | file | held | heap delta | RSS growth |
 |---|---|---|---|---|
 | sklearn logistic regression | 3.5 KB | 3.3 KB | 2.9 KB | 4 KB |
-| sklearn random forest, 40 trees | 2.32 MB | 2.32 MB | 2.31 MB | 2.45 MB |
-| sklearn MLP 512x512 | 4.83 MB | 4.83 MB | 4.84 MB | 4.85 MB |
-| xgboost 8 rounds x 10 classes | 93 KB | 91 KB | 91 KB | 95 KB |
+| sklearn random forest, 40 trees | 2.32 MB | 2.31 MB | 2.31 MB | 2.45 MB |
+| sklearn MLP 512x512 | 4.83 MB | 4.82 MB | 4.84 MB | 4.85 MB |
+| xgboost 8 rounds x 10 classes | 93 KB | 92 KB | 91 KB | 95 KB |
 | xgboost 60 rounds, depth 6 | 669 KB | 666 KB | 636 KB | 644 KB |
 | lightgbm 8 rounds | 83 KB | 83 KB | 120 KB | 459 KB |
 | lightgbm 60 rounds, 31 leaves | 2.11 MB | 2.11 MB | 1.68 MB | 3.41 MB |
@@ -33,12 +33,16 @@ copies in one process (``file`` = size on disk):
 
 RSS counts only touched pages (onnxruntime reserves a 1 MB arena it barely touches), and
 lightgbm's RSS includes per-thread buffers outside ``malloc``'s books; the heap delta counts
-what was allocated, which is what the model may come to use. Python objects in pymalloc's
-arenas escape ``mallinfo2``; the held bytes cover them.
+what was allocated, which the model may come to touch. Python objects in pymalloc's arenas
+escape ``mallinfo2``; the held bytes cover them. The first model of a kind in a process
+also pays for its library's one-time set-up (onnxruntime's environment, ~1.3 MB; modules a
+pickle imports, up to a few MB), which stays after it is gone: that model is over-counted
+by as much, the safe direction.
 
 ``predicted_bytes`` is the cheap guess before a load (``predictModelSize``): the size on disk
-times the format's ``disk_factor`` (from the table: about 1 for sklearn and xgboost, up to
-1.6 for lightgbm, 6.3 for onnx tree ensembles), floored likewise.
+times the format's ``disk_factor`` (from the table: 1.25 for sklearn and xgboost, whose
+memory is about their file; 1.6 for lightgbm; 6.5 for onnx, whose tree ensembles grow most),
+floored likewise.
 """
 
 from __future__ import annotations

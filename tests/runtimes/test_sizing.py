@@ -29,12 +29,11 @@ needs_glibc = pytest.mark.skipif(heap_in_use() is None, reason="mallinfo2 needs 
 def test_the_heap_probe_counts_what_a_block_keeps() -> None:
     with HeapProbe() as probe:
         kept = np.ones(4 * MiB // 8)
-    assert probe.delta is not None
-    # other threads of the test process may allocate a little meanwhile
-    assert kept.nbytes <= probe.delta < kept.nbytes + 256 * 1024
+    # gRPC's threads in the test process may allocate or free a little meanwhile
+    assert probe.delta is not None and abs(probe.delta - kept.nbytes) < 256 * 1024
     with HeapProbe() as probe:
         del kept
-    assert probe.delta is not None and probe.delta < -4 * MiB + 256 * 1024
+    assert probe.delta is not None and abs(probe.delta + 4 * MiB) < 256 * 1024
 
 
 @needs_glibc
