@@ -45,9 +45,9 @@ Rules the runtime applies around your code:
 - Return a dict of output name to array (any dtype the KServe V2 protocol has; str arrays
   become BYTES). When the request names outputs, only those are sent, and naming one you did
   not return is INVALID_ARGUMENT.
-- Raise ``ValueError`` for input your model cannot take: the caller gets INVALID_ARGUMENT
-  with your message. Any other exception is INTERNAL, logged with its traceback. A failing
-  ``load`` makes the load fail with your message.
+- Raise ``ValueError`` (or ``TypeError``) for input your model cannot take: the caller
+  gets INVALID_ARGUMENT with your message. Any other exception is INTERNAL, logged with
+  its traceback. A failing ``load`` makes the load fail with your message.
 - ``size_bytes`` is optional; without it the runtime measures the load (see ``sizing.py``)
   and, if the instance pickles, its pickled size.
 - The optional ``inputs``/``outputs`` class attributes (tuples of ``TensorSpec``) are what

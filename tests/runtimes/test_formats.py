@@ -200,3 +200,15 @@ async def test_bad_tensors_are_invalid(stubs: Stubs, model_paths: dict[str, str]
     # the runtime still serves
     ok = await stubs.inference.ModelInfer(build_infer_request("m1", {"x": digits()[0][:1]}))
     assert response_arrays(ok)["predict"].shape == (1,)
+
+
+def test_public_surface() -> None:
+    from modelmesh.runtimes.python import formats
+
+    assert sorted(formats.__all__) == ["BUILT_IN", "Format", "Model", "TensorSpec"]
+    assert {name: fmt.suffixes for name, fmt in formats.BUILT_IN.items()} == {
+        "sklearn": (".joblib", ".pkl", ".pickle"),
+        "xgboost": (".json", ".ubj", ".bst", ".model"),
+        "lightgbm": (".txt", ".model"),
+        "onnx": (".onnx",),
+    }
