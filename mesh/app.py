@@ -24,6 +24,7 @@ from ..protos import model_mesh_pb2_grpc as pb_grpc
 from .api.inference import InferenceProxy
 from .api.modelmesh import ModelMeshAdminServicer, ModelMeshServicer
 from .errors import MeshError, Unavailable
+from .events import MeshObserver
 from .forwarding import Router
 from .kv.embedded import EmbeddedStore
 from .kv.keys import KeyLayout
@@ -130,6 +131,7 @@ async def start_mesh(
     *,
     runtime: RuntimeClient | None = None,
     labels: frozenset[str] | None = None,
+    observer: MeshObserver | None = None,
 ) -> MeshApp:
     store = await open_store(settings)
     try:
@@ -148,9 +150,12 @@ async def start_mesh(
             instance_id=settings.instance_id,
             labels=labels if labels is not None else settings.labels,
             settings=settings.cache,
+            observer=observer,
         )
         await _forget_own_copies(registry, settings.instance_id)
-        models = ModelService(registry=registry, loader=loader, settings=settings.cache)
+        models = ModelService(
+            registry=registry, loader=loader, settings=settings.cache, observer=observer
+        )
         vmodels = VModelService(registry=registry, models=models, loader=loader)
         router = Router(
             registry=registry,
@@ -160,6 +165,7 @@ async def start_mesh(
             info=info,
             dataplane=settings.dataplane,
             allow_other_rpcs=settings.allow_other_rpcs,
+            observer=observer,
         )
         server = grpc.aio.server(
             options=[

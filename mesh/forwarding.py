@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from .dataplane import MalformedRequest, extract_id
 from .errors import (
     InvalidArgument,
+    MeshError,
     MethodNotServed,
     MissingModelId,
     ModelNotFound,
     VModelNotFound,
 )
+from .events import MeshObserver
 from .loading import Loader
 from .registry import Registry
-from .runtime.client import Metadata, RuntimeClient, RuntimeInfo
+from .runtime.client import Metadata, RuntimeCallError, RuntimeClient, RuntimeInfo
 from .settings import DataplaneMethod
 from .vmodels import VModelService
 
@@ -67,6 +69,7 @@ class Router:
         info: RuntimeInfo,
         dataplane: Mapping[str, DataplaneMethod],
         allow_other_rpcs: bool,
+        observer: MeshObserver | None = None,
     ) -> None:
         self.registry = registry
         self.loader = loader
@@ -74,6 +77,7 @@ class Router:
         self.runtime = runtime
         self.dataplane = dataplane
         self.allow_other_rpcs = allow_other_rpcs
+        self.observer = observer or MeshObserver()
         self._allowed = {"/" + m.lstrip("/") for m in info.method_infos}
         self._allow_any = info.allow_any_method or not info.method_infos
 
@@ -114,17 +118,34 @@ class Router:
             raise
 
     async def invoke(self, method: str, request: bytes, metadata: Metadata) -> bytes:
-        self.check_method(method)
-        model_id = self.resolve(self.target(method, request, metadata))
-        loader = self.loader
-        copy = loader.copies.get(model_id)
-        if copy is None or not copy.loaded:
-            if self.registry.models.get(model_id) is None:
-                raise ModelNotFound(model_id)
-            copy = await loader.ensure_loaded(model_id)
-        loader.cache.touch(model_id, time.time_ns() // 1_000_000)
-        copy.begin()
+        started = time.perf_counter()
+        model_id = ""
+        hit = False
+        code = "OK"
+        reply = b""
         try:
-            return await self.runtime.invoke(method, request, model_id, metadata)
+            self.check_method(method)
+            model_id = self.resolve(self.target(method, request, metadata))
+            loader = self.loader
+            copy = loader.copies.get(model_id)
+            hit = copy is not None and copy.loaded
+            if copy is None or not copy.loaded:
+                if self.registry.models.get(model_id) is None:
+                    raise ModelNotFound(model_id)
+                copy = await loader.ensure_loaded(model_id)
+            loader.cache.touch(model_id, time.time_ns() // 1_000_000)
+            copy.begin()
+            try:
+                reply = await self.runtime.invoke(method, request, model_id, metadata)
+            finally:
+                copy.end()
+            return reply
+        except (MeshError, RuntimeCallError) as exc:
+            code = exc.code.name
+            raise
+        except BaseException:
+            code = "INTERNAL"
+            raise
         finally:
-            copy.end()
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            self.observer.invoked(method, model_id, code, elapsed_ms, len(request), len(reply), hit)

@@ -21,6 +21,7 @@ import grpc
 
 from .cache import LruCache
 from .errors import CapacityExhausted, LoadFailed, MeshError, ModelNotFound, NoEligibleInstance
+from .events import MeshObserver
 from .placement import eligible
 from .records import ModelRecord
 from .registry import Registry
@@ -45,6 +46,7 @@ class LocalCopy:
 
     model_id: str
     ready: asyncio.Future[None]
+    started: float = field(default_factory=time.monotonic)
     loaded: bool = False
     inflight: int = 0
     # set while an unload waits for in-flight requests to finish
@@ -69,6 +71,7 @@ class Loader:
         instance_id: str,
         labels: frozenset[str],
         settings: CacheSettings,
+        observer: MeshObserver | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.runtime = runtime
@@ -78,13 +81,14 @@ class Loader:
         self.labels = labels
         self.settings = settings
         self.clock = clock
+        self.observer = observer or MeshObserver()
         self.cache = LruCache(info.capacity_bytes)
         self.copies: dict[str, LocalCopy] = {}
         # model id -> (when, error) of the last failed load here
         self.failures: dict[str, tuple[int, MeshError]] = {}
         self._slots = asyncio.Semaphore(max(1, info.max_loading_concurrency))
         self._unloads: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         # called with a model id when a load finishes, loaded or failed
         self.on_load_done: list[Callable[[str], None]] = []
 
@@ -138,7 +142,6 @@ class Loader:
 
     async def _load(self, copy: LocalCopy, record: ModelRecord, last_used: int) -> None:
         model_id = copy.model_id
-        started = time.monotonic()
         try:
             pending_unload = self._unloads.get(model_id)
             if pending_unload is not None:
@@ -169,12 +172,10 @@ class Loader:
             return
         copy.loaded = True
         copy.ready.set_result(None)
-        log.info(
-            "model loaded: %s (%d bytes, %.0f ms)",
-            model_id,
-            size,
-            (time.monotonic() - started) * 1000,
-        )
+        load_ms = (time.monotonic() - copy.started) * 1000
+        log.info("model loaded: %s (%d bytes, %.0f ms)", model_id, size, load_ms)
+        self.observer.loaded(model_id, size, load_ms)
+        self._cache_changed()
         self._notify(model_id)
 
     async def _predict_size(self, model_id: str, record: ModelRecord) -> int:
@@ -209,7 +210,9 @@ class Loader:
 
     async def _run_load(self, model_id: str, record: ModelRecord) -> int:
         timeout_s = self.info.loading_timeout_ms / 1000 if self.info.loading_timeout_ms else None
+        queued = time.monotonic()
         async with self._slots:
+            self.observer.load_started(model_id, (time.monotonic() - queued) * 1000)
             try:
                 result = await asyncio.wait_for(
                     self.runtime.load(model_id, record.type, record.path, record.key), timeout_s
@@ -253,6 +256,7 @@ class Loader:
             self.failures[model_id] = (self.clock(), error)
             log.warning("model load failed: %s: %s", model_id, error.message)
             message = error.reason if isinstance(error, LoadFailed) else error.message
+            self.observer.load_failed(model_id, message, (time.monotonic() - copy.started) * 1000)
             self._spawn(
                 self._update_record_quietly(
                     model_id, lambda r: r.with_copy_failed(self.instance_id, self.clock(), message)
@@ -271,13 +275,17 @@ class Loader:
 
     # -- unloading --------------------------------------------------------------
 
-    def evict(self, model_id: str) -> None:
-        """Drop the model from the cache now; the runtime unload follows in the background."""
-        self.cache.remove(model_id)
+    def evict(self, model_id: str, *, for_room: bool = True) -> None:
+        """Drop the model from the cache now; the runtime unload follows in the background.
+        ``for_room``: evicted to make room (counted as an eviction), not unregistered."""
+        entry = self.cache.remove(model_id)
         copy = self.copies.pop(model_id, None)
         if copy is None:
             return
-        log.info("model evicted: %s", model_id)
+        if for_room and entry is not None:
+            log.info("model evicted: %s", model_id)
+            self.observer.evicted(model_id, self.clock() - entry.last_used)
+        self._cache_changed()
         task = asyncio.create_task(self._unload(copy))
         self._unloads[model_id] = task
         task.add_done_callback(lambda _: self._unloads.pop(model_id, None))
@@ -285,7 +293,7 @@ class Loader:
     async def unload(self, model_id: str) -> None:
         """Unload the model here (e.g. it was unregistered) and wait for it."""
         self.forget_failure(model_id)
-        self.evict(model_id)
+        self.evict(model_id, for_room=False)
         task = self._unloads.get(model_id)
         if task is not None:
             await asyncio.shield(task)
@@ -298,17 +306,26 @@ class Loader:
             copy.drained = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(copy.drained.wait(), _UNLOAD_DRAIN_TIMEOUT_S)
-        await self._unload_quietly(copy.model_id)
+        started = time.monotonic()
+        ok = await self._unload_quietly(copy.model_id)
+        self.observer.unloaded(copy.model_id, (time.monotonic() - started) * 1000, ok)
         await self._update_record_quietly(copy.model_id, lambda r: r.without_copy(self.instance_id))
 
-    async def _unload_quietly(self, model_id: str) -> None:
+    async def _unload_quietly(self, model_id: str) -> bool:
         for attempt in range(_UNLOAD_ATTEMPTS):
             try:
                 await self.runtime.unload(model_id)
-                return
+                return True
             except RuntimeCallError as exc:
                 log.warning("unload of %r failed (attempt %d): %s", model_id, attempt + 1, exc)
                 await asyncio.sleep(0.2 * 2**attempt)
+        return False
+
+    def _cache_changed(self) -> None:
+        cache = self.cache
+        self.observer.cache_changed(
+            cache.capacity, cache.used, len(cache), cache.oldest_last_used() or 0
+        )
 
     async def _update_record_quietly(
         self, model_id: str, change: Callable[[ModelRecord], ModelRecord]
@@ -319,7 +336,7 @@ class Loader:
             except MeshError as exc:
                 log.warning("could not update the record of %r: %s", model_id, exc.message)
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -13,6 +13,7 @@ import contextlib
 
 from ..protos import model_mesh_pb2 as pb
 from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, LoadFailed, MeshError
+from .events import MeshObserver
 from .kv.keys import check_id
 from .loading import Loader, now_ms
 from .records import ModelRecord
@@ -29,10 +30,18 @@ def valid_id(value: str, kind: str) -> str:
 
 
 class ModelService:
-    def __init__(self, *, registry: Registry, loader: Loader, settings: CacheSettings) -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        loader: Loader,
+        settings: CacheSettings,
+        observer: MeshObserver | None = None,
+    ) -> None:
         self.registry = registry
         self.loader = loader
         self.settings = settings
+        self.observer = observer or MeshObserver()
 
     def status(self, model_id: str) -> pb.ModelStatusInfo:
         return model_status(
@@ -76,7 +85,9 @@ class ModelService:
                 " unregister it first or use a new model id"
             )
 
-        await self.registry.models.update(model_id, create)
+        before = self.registry.models.get(model_id)
+        if await self.registry.models.update(model_id, create) is not before:
+            self.observer.registered(model_id, info.type)
         if load_now:
             await self.load(model_id, sync=sync, last_used=stamp)
         return self.status(model_id)
@@ -88,7 +99,9 @@ class ModelService:
                 f"model {model_id!r} is used by vmodel(s) {', '.join(vmodels)}; "
                 "delete or retarget them first"
             )
-        await self.registry.models.update(model_id, lambda _: None)
+        if self.registry.models.get(model_id) is not None:
+            await self.registry.models.update(model_id, lambda _: None)
+            self.observer.unregistered(model_id)
         await self.loader.unload(model_id)
 
     async def ensure_loaded(

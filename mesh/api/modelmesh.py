@@ -20,6 +20,7 @@ class ModelMeshServicer(pb_grpc.ModelMeshServicer):
     def __init__(self, models: ModelService, vmodels: VModelService) -> None:
         self.models = models
         self.vmodels = vmodels
+        self.observer = models.observer
 
     @grpc_errors
     async def registerModel(
@@ -88,6 +89,7 @@ class ModelMeshAdminServicer(admin_grpc.ModelMeshAdminServicer):
     def __init__(self, models: ModelService, vmodels: VModelService) -> None:
         self.models = models
         self.vmodels = vmodels
+        self.observer = models.observer
 
     @grpc_errors
     async def listModels(
