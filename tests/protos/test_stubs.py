@@ -185,3 +185,70 @@ def test_service_method_paths() -> None:
         "/inference.GRPCInferenceService/ModelInfer",
     }
     assert sys.modules["modelmesh.protos.model_mesh_pb2"] is mm
+
+
+def test_checked_in_etcd_stubs_are_fresh(tmp_path: Path) -> None:
+    generator = _load_generator()
+    written = generator.generate(tmp_path, generator.ETCD_PROTO_DIR)
+    assert written, "the generator wrote nothing"
+    stale = [
+        p.name
+        for p in written
+        if (generator.ETCD_PROTO_DIR / p.name).read_bytes() != p.read_bytes()
+    ]
+    assert not stale, f"etcd stubs are stale, run `make protos`: {stale}"
+
+
+def test_etcd_wire_names_match_etcd() -> None:
+    from modelmesh.mesh.kv.etcd_proto import etcd_kv_pb2 as mvcc
+    from modelmesh.mesh.kv.etcd_proto import etcd_rpc_pb2 as rpc
+
+    services = rpc.DESCRIPTOR.services_by_name
+    paths = {f"/{s.full_name}/{m.name}" for s in services.values() for m in s.methods}
+    assert {
+        "/etcdserverpb.KV/Range",
+        "/etcdserverpb.KV/Put",
+        "/etcdserverpb.KV/DeleteRange",
+        "/etcdserverpb.KV/Txn",
+        "/etcdserverpb.Watch/Watch",
+        "/etcdserverpb.Lease/LeaseGrant",
+        "/etcdserverpb.Lease/LeaseRevoke",
+        "/etcdserverpb.Lease/LeaseKeepAlive",
+        "/etcdserverpb.Auth/Authenticate",
+    } <= paths
+    assert _fields(mvcc.KeyValue) == {
+        "key": 1,
+        "create_revision": 2,
+        "mod_revision": 3,
+        "version": 4,
+        "value": 5,
+        "lease": 6,
+    }
+    assert _fields(rpc.Compare) == {
+        "result": 1,
+        "target": 2,
+        "key": 3,
+        "version": 4,
+        "create_revision": 5,
+        "mod_revision": 6,
+        "value": 7,
+        "lease": 8,
+        "range_end": 64,
+    }
+    assert _fields(rpc.WatchCreateRequest) == {
+        "key": 1,
+        "range_end": 2,
+        "start_revision": 3,
+        "progress_notify": 4,
+        "filters": 5,
+        "prev_kv": 6,
+    }
+    assert _fields(rpc.WatchResponse) == {
+        "header": 1,
+        "watch_id": 2,
+        "created": 3,
+        "canceled": 4,
+        "compact_revision": 5,
+        "cancel_reason": 6,
+        "events": 11,
+    }
