@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +25,16 @@ from ..protos import model_mesh_pb2_grpc as pb_grpc
 from .api.inference import InferenceProxy
 from .api.modelmesh import ModelMeshAdminServicer, ModelMeshServicer
 from .errors import MeshError, Unavailable
-from .events import MeshObserver
+from .events import MeshObserver, Observers
 from .forwarding import Router
+from .instances import InstanceRecord, Instances
 from .kv.embedded import EmbeddedStore
 from .kv.keys import KeyLayout
 from .kv.store import KVStore
-from .loading import Loader
+from .loading import Loader, now_ms
+from .locating import Locator
 from .models import ModelService
+from .peers import Peers
 from .placement import labels_for_formats
 from .registry import Registry
 from .runtime.client import RuntimeClient, RuntimeInfo
@@ -50,10 +54,14 @@ class MeshApp:
     registry: Registry
     runtime: RuntimeClient
     loader: Loader
+    instances: Instances
+    peers: Peers
+    locator: Locator
     models: ModelService
     vmodels: VModelService
     server: grpc.aio.Server
     port: int
+    owns_store: bool = True
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -65,10 +73,14 @@ class MeshApp:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.locator.close()
         await self.loader.close()
+        await self.instances.stop()
         await self.registry.stop()
+        await self.peers.close()
         await self.runtime.close()
-        await self.store.close()
+        if self.owns_store:
+            await self.store.close()
 
 
 async def open_store(settings: Settings) -> KVStore:
@@ -126,35 +138,110 @@ async def _forget_own_copies(registry: Registry, instance_id: str) -> None:
             )
 
 
+class _CacheToInstance(MeshObserver):
+    """Republishes the instance record when the local cache changes."""
+
+    def __init__(self, instances: Instances) -> None:
+        self._instances = instances
+
+    def cache_changed(self, capacity: int, used: int, models: int, lru_time_ms: int) -> None:
+        self._instances.changed()
+
+
+def _instance_snapshot(
+    settings: Settings, loader: Loader, labels: frozenset[str], started: int
+) -> Callable[[str], InstanceRecord]:
+    def snapshot(address: str) -> InstanceRecord:
+        cache = loader.cache
+        return InstanceRecord(
+            address=address,
+            capacity=cache.capacity,
+            used=cache.used,
+            lru_time=cache.oldest_last_used() or 0,
+            model_count=len(cache),
+            loading_threads=loader.info.max_loading_concurrency,
+            loads_in_progress=sum(1 for c in loader.copies.values() if not c.loaded),
+            start_time=started,
+            version=__version__,
+            location=settings.cluster.location,
+            zone=settings.cluster.zone,
+            labels=tuple(sorted(labels)),
+        )
+
+    return snapshot
+
+
 async def start_mesh(
     settings: Settings,
     *,
     runtime: RuntimeClient | None = None,
     labels: frozenset[str] | None = None,
     observer: MeshObserver | None = None,
+    store: KVStore | None = None,
 ) -> MeshApp:
-    store = await open_store(settings)
+    """Start one instance. ``store``: share an open store (several instances in one
+    process, as tests do); otherwise the instance opens and owns the configured one."""
+    owns_store = store is None
+    kv = store if store is not None else await open_store(settings)
     try:
         layout = KeyLayout.for_service(
             kv_prefix=settings.kv.prefix, service_name=settings.kv.service_name
         )
-        registry = Registry(store, layout)
+        registry = Registry(kv, layout)
         await registry.start()
         if runtime is None:
             runtime, labels = build_runtime(settings)
+        labels = labels if labels is not None else settings.labels
         info = await wait_until_ready(runtime, settings.runtime.startup_timeout_s)
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", settings.grpc.max_message_bytes),
+                ("grpc.max_send_message_length", settings.grpc.max_message_bytes),
+                ("grpc.max_metadata_size", settings.grpc.max_header_bytes),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        try:
+            port = server.add_insecure_port(f"{settings.grpc.host}:{settings.grpc.port}")
+        except RuntimeError as exc:  # grpc raises when the address can't be bound
+            raise Unavailable(f"cannot listen on port {settings.grpc.port}: is it in use?") from exc
+        address = f"{settings.cluster.advertise_host}:{port}"
         loader = Loader(
             runtime=runtime,
             info=info,
             registry=registry,
             instance_id=settings.instance_id,
-            labels=labels if labels is not None else settings.labels,
+            labels=labels,
             settings=settings.cache,
-            observer=observer,
+        )
+        snapshot = _instance_snapshot(settings, loader, labels, now_ms())
+        instances = Instances(
+            kv,
+            layout,
+            instance_id=settings.instance_id,
+            lease_ttl_s=settings.cluster.lease_ttl_s,
+            snapshot=lambda: snapshot(address),
+        )
+        loader.observer = Observers(
+            [_CacheToInstance(instances), *([observer] if observer else [])]
         )
         await _forget_own_copies(registry, settings.instance_id)
+        await instances.start()
+        peers = Peers(max_message_bytes=settings.grpc.max_message_bytes)
+        locator = Locator(
+            registry=registry,
+            loader=loader,
+            instances=instances,
+            peers=peers,
+            failure_expiry_ms=settings.cache.load_failure_expiry_ms,
+            default_model_size=info.default_model_size,
+        )
         models = ModelService(
-            registry=registry, loader=loader, settings=settings.cache, observer=observer
+            registry=registry,
+            loader=loader,
+            locator=locator,
+            settings=settings.cache,
+            observer=observer,
         )
         vmodels = VModelService(registry=registry, models=models, loader=loader)
         router = Router(
@@ -165,15 +252,10 @@ async def start_mesh(
             info=info,
             dataplane=settings.dataplane,
             allow_other_rpcs=settings.allow_other_rpcs,
+            instances=instances,
+            peers=peers,
+            locator=locator,
             observer=observer,
-        )
-        server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", settings.grpc.max_message_bytes),
-                ("grpc.max_send_message_length", settings.grpc.max_message_bytes),
-                ("grpc.max_metadata_size", settings.grpc.max_header_bytes),
-                ("grpc.so_reuseport", 0),
-            ]
         )
         pb_grpc.add_ModelMeshServicer_to_server(ModelMeshServicer(models, vmodels), server)
         admin_grpc.add_ModelMeshAdminServicer_to_server(
@@ -182,15 +264,26 @@ async def start_mesh(
         server.add_generic_rpc_handlers(
             (InferenceProxy(router, ready=lambda: True, version=__version__),)
         )
-        try:
-            port = server.add_insecure_port(f"{settings.grpc.host}:{settings.grpc.port}")
-        except RuntimeError as exc:  # grpc raises when the address can't be bound
-            raise Unavailable(f"cannot listen on port {settings.grpc.port}: is it in use?") from exc
         await server.start()
     except BaseException:
-        await store.close()
+        if owns_store:
+            await kv.close()
         raise
-    app = MeshApp(settings, store, registry, runtime, loader, models, vmodels, server, port)
+    app = MeshApp(
+        settings,
+        kv,
+        registry,
+        runtime,
+        loader,
+        instances,
+        peers,
+        locator,
+        models,
+        vmodels,
+        server,
+        port,
+        owns_store,
+    )
     app.tasks.append(asyncio.create_task(vmodels.run()))
     log.info("mesh instance %s serving on port %d", settings.instance_id, port)
     return app

@@ -7,6 +7,7 @@
     ├── AlreadyExists (ALREADY_EXISTS)
     ├── FailedPrecondition (FAILED_PRECONDITION)
     ├── CapacityExhausted (RESOURCE_EXHAUSTED)
+    ├── NotHere (UNAVAILABLE; a forwarded request found no copy)
     ├── MethodNotServed (UNIMPLEMENTED)
     ├── NoEligibleInstance (FAILED_PRECONDITION)
     ├── LoadFailed (the runtime's code, INTERNAL by default)
@@ -25,6 +26,9 @@ class MeshError(Exception):
     """Base of every error a client can see."""
 
     code = grpc.StatusCode.INTERNAL
+    # told to a forwarding peer (trailer ``mm-fault``) when the request may succeed
+    # on another instance; None: the answer stands
+    fault: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -67,6 +71,17 @@ class FailedPrecondition(MeshError):
 
 class CapacityExhausted(MeshError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    fault = "no-room"
+
+
+class NotHere(MeshError):
+    """A forwarded request reached an instance that no longer holds the model."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    fault = "not-here"
+
+    def __init__(self, model_id: str, instance_id: str) -> None:
+        super().__init__(f"model {model_id!r} is not loaded on instance {instance_id}")
 
 
 class MethodNotServed(MeshError):
@@ -83,6 +98,8 @@ class NoEligibleInstance(FailedPrecondition):
 
 class LoadFailed(MeshError):
     """A load of the model failed; carries the runtime's own status code."""
+
+    fault = "load-failed"
 
     def __init__(self, model_id: str, reason: str, code: grpc.StatusCode | None = None) -> None:
         super().__init__(f"failed to load model {model_id!r}: {reason}")

@@ -1,32 +1,50 @@
-"""Serving an inference request: find the model, make sure it is loaded, call the runtime.
+"""Serving an inference request: find the model, find or make a copy, call it.
 
-The request path: headers (or the request's model-name field) -> concrete model id ->
-this instance's copy (loading it on a miss, one load however many requests wait) ->
-the runtime, with the request's bytes untouched by the mesh. Copies elsewhere in a
-cluster come with the cluster issue; on one instance every request is served here.
+The request path (UPSTREAM.md §2.4): headers (or the request's model-name field) ->
+concrete model id -> a copy here (served in-process) | a copy on a peer (forwarded once,
+``hit_only``) | no copy (placement picks an instance; a peer gets ``load_local_only``,
+records itself and loads). A peer that can't serve is excluded and the next choice tried,
+for a bounded number of iterations; forwarded requests are never forwarded again. The
+request's bytes are never parsed except to read the model id when no header names it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import grpc
+
 from .dataplane import MalformedRequest, extract_id
 from .errors import (
+    CapacityExhausted,
     InvalidArgument,
+    LoadFailed,
     MeshError,
     MethodNotServed,
     MissingModelId,
     ModelNotFound,
+    NotHere,
+    Unavailable,
     VModelNotFound,
 )
 from .events import MeshObserver
-from .loading import Loader
+from .instances import Instances
+from .loading import Loader, LocalCopy
+from .locating import Locator
+from .peers import HIT_ONLY, HOP_HEADER, PLACED_HEADER, PeerFault, Peers
 from .registry import Registry
 from .runtime.client import Metadata, RuntimeCallError, RuntimeClient, RuntimeInfo
 from .settings import DataplaneMethod
 from .vmodels import VModelService
+
+log = logging.getLogger(__name__)
+
+# upstream's bound on the tries of one request
+MAX_ITERATIONS = 8
 
 MODEL_ID_HEADERS = ("mm-model-id", "tas-model-id")
 VMODEL_ID_HEADER = "mm-vmodel-id"
@@ -69,6 +87,9 @@ class Router:
         info: RuntimeInfo,
         dataplane: Mapping[str, DataplaneMethod],
         allow_other_rpcs: bool,
+        instances: Instances,
+        peers: Peers,
+        locator: Locator,
         observer: MeshObserver | None = None,
     ) -> None:
         self.registry = registry
@@ -77,6 +98,9 @@ class Router:
         self.runtime = runtime
         self.dataplane = dataplane
         self.allow_other_rpcs = allow_other_rpcs
+        self.instances = instances
+        self.peers = peers
+        self.locator = locator
         self.observer = observer or MeshObserver()
         self._allowed = {"/" + m.lstrip("/") for m in info.method_infos}
         self._allow_any = info.allow_any_method or not info.method_infos
@@ -126,19 +150,17 @@ class Router:
         try:
             self.check_method(method)
             model_id = self.resolve(self.target(method, request, metadata))
-            loader = self.loader
-            copy = loader.copies.get(model_id)
+            copy = self.loader.copies.get(model_id)
             hit = copy is not None and copy.loaded
-            if copy is None or not copy.loaded:
-                if self.registry.models.get(model_id) is None:
-                    raise ModelNotFound(model_id)
-                copy = await loader.ensure_loaded(model_id)
-            loader.cache.touch(model_id, time.time_ns() // 1_000_000)
-            copy.begin()
-            try:
-                reply = await self.runtime.invoke(method, request, model_id, metadata)
-            finally:
-                copy.end()
+            if hit:
+                assert copy is not None
+                reply = await self._serve_local(copy, method, request, metadata)
+            else:
+                hop, placed = hop_of(metadata)
+                if hop is None:
+                    reply = await self._route(model_id, method, request, metadata)
+                else:
+                    reply = await self._serve_hop(model_id, hop, placed, method, request, metadata)
             return reply
         except (MeshError, RuntimeCallError) as exc:
             code = exc.code.name
@@ -149,3 +171,91 @@ class Router:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.observer.invoked(method, model_id, code, elapsed_ms, len(request), len(reply), hit)
+
+    async def _serve_local(
+        self, copy: LocalCopy, method: str, request: bytes, metadata: Metadata
+    ) -> bytes:
+        if not copy.loaded:
+            await asyncio.shield(copy.ready)
+        self.loader.cache.touch(copy.model_id, time.time_ns() // 1_000_000)
+        copy.begin()
+        try:
+            return await self.runtime.invoke(method, request, copy.model_id, metadata)
+        finally:
+            copy.end()
+
+    async def _serve_hop(
+        self,
+        model_id: str,
+        hop: str,
+        placed: str,
+        method: str,
+        request: bytes,
+        metadata: Metadata,
+    ) -> bytes:
+        """A peer forwarded this request here: serve it here or fail, never forward it."""
+        copy = self.loader.copies.get(model_id)
+        if copy is None:
+            if hop == HIT_ONLY:
+                raise NotHere(model_id, self.instances.instance_id)
+            if self.registry.models.get(model_id) is None:
+                raise ModelNotFound(model_id)
+            copy = self.loader.start_load(model_id, why=placed)
+        return await self._serve_local(copy, method, request, metadata)
+
+    async def _route(self, model_id: str, method: str, request: bytes, metadata: Metadata) -> bytes:
+        excluded: set[str] = set()
+        last_error: MeshError | None = None
+        me = self.instances.instance_id
+        for _ in range(MAX_ITERATIONS):
+            copy = self.loader.copies.get(model_id)
+            if copy is not None:
+                try:
+                    return await self._serve_local(copy, method, request, metadata)
+                except LoadFailed as exc:
+                    excluded.add(me)
+                    last_error = exc
+                    continue
+            step = self.locator.next_step(model_id, excluded, last_error)
+            if step.instance_id == me:
+                try:
+                    copy = self.loader.start_load(model_id, why=step.why)
+                except LoadFailed as exc:  # failed here recently
+                    excluded.add(me)
+                    last_error = exc
+                    continue
+                continue  # served from the new copy on the next turn
+            try:
+                return await self.peers.forward(
+                    step.instance_id,
+                    step.address,
+                    method,
+                    request,
+                    metadata,
+                    hop=step.hop,
+                    placed=step.why,
+                )
+            except PeerFault as fault:
+                log.info("request for %s: %s; trying elsewhere", model_id, fault)
+                excluded.add(step.instance_id)
+                last_error = _as_error(model_id, fault)
+        raise last_error or Unavailable(f"no instance could serve model {model_id!r}")
+
+
+def hop_of(metadata: Metadata) -> tuple[str | None, str]:
+    hop: str | None = None
+    placed = ""
+    for key, value in metadata:
+        if key == HOP_HEADER:
+            hop = value.decode() if isinstance(value, bytes) else value
+        elif key == PLACED_HEADER:
+            placed = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return hop, placed
+
+
+def _as_error(model_id: str, fault: PeerFault) -> MeshError:
+    if fault.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return CapacityExhausted(fault.reason)
+    if fault.code == grpc.StatusCode.UNAVAILABLE:
+        return Unavailable(f"instance {fault}")
+    return LoadFailed(model_id, fault.reason, fault.code)

@@ -103,7 +103,9 @@ class Loader:
             await asyncio.shield(copy.ready)
         return copy
 
-    def start_load(self, model_id: str, *, last_used: int | None = None) -> LocalCopy:
+    def start_load(
+        self, model_id: str, *, last_used: int | None = None, why: str = ""
+    ) -> LocalCopy:
         """Begin loading (or join the load under way); raises at once when it can't."""
         copy = self.copies.get(model_id)
         if copy is not None:
@@ -122,7 +124,7 @@ class Loader:
         copy = LocalCopy(model_id, ready)
         self.copies[model_id] = copy
         stamp = last_used if last_used else self.clock()
-        self._spawn(self._load(copy, record, stamp))
+        self._spawn(self._load(copy, record, stamp, why))
         return copy
 
     def recent_failure(self, model_id: str) -> MeshError | None:
@@ -140,7 +142,7 @@ class Loader:
 
     # -- loading ----------------------------------------------------------------
 
-    async def _load(self, copy: LocalCopy, record: ModelRecord, last_used: int) -> None:
+    async def _load(self, copy: LocalCopy, record: ModelRecord, last_used: int, why: str) -> None:
         model_id = copy.model_id
         try:
             pending_unload = self._unloads.get(model_id)
@@ -150,7 +152,7 @@ class Loader:
             self._make_room(model_id, estimate)
             self.cache.add(model_id, estimate, last_used)
             await self._update_record(
-                model_id, lambda r: r.with_copy_loading(self.instance_id, self.clock())
+                model_id, lambda r: r.with_copy_loading(self.instance_id, self.clock(), why)
             )
             size = await self._run_load(model_id, record)
             if self.copies.get(model_id) is not copy:

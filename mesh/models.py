@@ -16,10 +16,13 @@ from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, LoadFail
 from .events import MeshObserver
 from .kv.keys import check_id
 from .loading import Loader, now_ms
+from .locating import Locator
 from .records import ModelRecord
 from .registry import Registry
 from .settings import CacheSettings
-from .status import model_status
+from .status import ModelStatus, model_status
+
+_SETTLE_POLL_S = 1.0
 
 
 def valid_id(value: str, kind: str) -> str:
@@ -35,19 +38,24 @@ class ModelService:
         *,
         registry: Registry,
         loader: Loader,
+        locator: Locator,
         settings: CacheSettings,
         observer: MeshObserver | None = None,
     ) -> None:
         self.registry = registry
         self.loader = loader
+        self.locator = locator
         self.settings = settings
         self.observer = observer or MeshObserver()
+        self._record_changed = asyncio.Event()
+        registry.models.listen(lambda _id, _record: self._record_changed.set())
 
     def status(self, model_id: str) -> pb.ModelStatusInfo:
         return model_status(
             self.registry.models.get(model_id),
             now=now_ms(),
             failure_expiry_ms=self.settings.load_failure_expiry_ms,
+            alive=self.locator.instances.alive().keys(),
         )
 
     def referring_vmodels(self, model_id: str) -> list[str]:
@@ -105,26 +113,44 @@ class ModelService:
         await self.loader.unload(model_id)
 
     async def ensure_loaded(
-        self, model_id: str, *, last_used: int = 0, sync: bool = False
+        self, model_id: str, *, last_used: int = 0, sync: bool = False, local_only: bool = False
     ) -> pb.ModelStatusInfo:
+        """Load the model somewhere (``local_only``: here, as a peer asked) if it isn't."""
         if self.registry.models.get(model_id) is None:
             return self.status(model_id)
-        # an explicit request retries a model whose last load failed here
+        # an explicit request retries a model whose loads failed, wherever they failed
         self.loader.forget_failure(model_id)
-        await self.load(model_id, sync=sync, last_used=last_used or now_ms())
+        await self.registry.models.update(
+            model_id, lambda r: r.without_failures() if r is not None else None
+        )
+        await self.load(model_id, sync=sync, last_used=last_used or now_ms(), local_only=local_only)
         return self.status(model_id)
 
-    async def load(self, model_id: str, *, sync: bool, last_used: int) -> None:
-        """Start loading; with ``sync`` wait for the outcome (shown by status, not raised)."""
+    async def load(
+        self, model_id: str, *, sync: bool, last_used: int, local_only: bool = False
+    ) -> None:
+        """Start a load where placement says; with ``sync`` wait for the outcome, which
+        the status shows (a failure is not raised)."""
         try:
-            copy = self.loader.start_load(model_id, last_used=last_used)
+            copy = self.locator.load(model_id, local_only=local_only, last_used=last_used)
         except LoadFailed:
-            return  # a recent failure: the status shows it
+            return  # failed recently: the status shows it
         if not sync:
             return
         timeout_s = 5 * max(self.loader.info.loading_timeout_ms / 1000, 1.0)
         with contextlib.suppress(LoadFailed, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(copy.ready), timeout_s)
+            if copy is not None:
+                await asyncio.wait_for(asyncio.shield(copy.ready), timeout_s)
+            else:
+                await asyncio.wait_for(self._settled(model_id), timeout_s)
+
+    async def _settled(self, model_id: str) -> None:
+        """Until the model is loaded or failed somewhere (a load on a peer)."""
+        while self.status(model_id).status in (ModelStatus.LOADING, ModelStatus.NOT_LOADED):
+            self._record_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                # the peer's writes arrive through the watch; re-check now and then anyway
+                await asyncio.wait_for(self._record_changed.wait(), _SETTLE_POLL_S)
 
     async def delete_if_unreferenced(self, model_id: str) -> None:
         """Auto-delete: drop a model registered for a vmodel once no vmodel uses it."""

@@ -23,6 +23,8 @@ class ModelRecord:
     # instance id -> when a load of this model failed there, and why
     failed_in: dict[str, int] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    # instance id -> why placement put a copy there (our addition, for `status`)
+    placed: dict[str, str] = field(default_factory=dict)
     # delete the model once no vmodel refers to it (references are counted from the
     # vmodels themselves, not stored, so they can't drift)
     auto_delete: bool = False
@@ -31,10 +33,11 @@ class ModelRecord:
     def same_info(self, model_type: str, path: str, key: str) -> bool:
         return (self.type, self.path, self.key) == (model_type, path, key)
 
-    def with_copy_loading(self, instance_id: str, now: int) -> ModelRecord:
+    def with_copy_loading(self, instance_id: str, now: int, why: str = "") -> ModelRecord:
         return replace(
             self,
             instance_ids={**self.instance_ids, instance_id: now},
+            placed={**_without(self.placed, instance_id), **({instance_id: why} if why else {})},
             loaded_in=_without(self.loaded_in, instance_id),
             failed_in=_without(self.failed_in, instance_id),
             failures=_without(self.failures, instance_id),
@@ -64,14 +67,19 @@ class ModelRecord:
             self,
             instance_ids=_without(self.instance_ids, instance_id),
             loaded_in=_without(self.loaded_in, instance_id),
+            placed=_without(self.placed, instance_id),
         )
 
-    def without_failure(self, instance_id: str) -> ModelRecord:
-        return replace(
-            self,
-            failed_in=_without(self.failed_in, instance_id),
-            failures=_without(self.failures, instance_id),
-        )
+    def recent_failures(self, now: int, expiry_ms: int) -> dict[str, str]:
+        """instance id -> message of the failed loads that have not expired."""
+        return {
+            i: self.failures.get(i, "load failed")
+            for i, when in self.failed_in.items()
+            if now - when < expiry_ms
+        }
+
+    def without_failures(self) -> ModelRecord:
+        return replace(self, failed_in={}, failures={}) if self.failed_in else self
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {"type": self.type, "encKey": self.key, "mPath": self.path}
@@ -80,6 +88,7 @@ class ModelRecord:
             ("loadedIn", self.loaded_in),
             ("failedIn", self.failed_in),
             ("fails", {i: {"msg": m} for i, m in self.failures.items()}),
+            ("placed", self.placed),
         ):
             if value:
                 doc[name] = value
@@ -100,6 +109,7 @@ class ModelRecord:
             loaded_in=dict(doc.get("loadedIn", {})),
             failed_in=dict(doc.get("failedIn", {})),
             failures={i: f.get("msg", "") for i, f in doc.get("fails", {}).items()},
+            placed=dict(doc.get("placed", {})),
             auto_delete=bool(doc.get("autoDel", False)),
             last_used=int(doc.get("lu", 0)),
         )

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from .errors import MeshError, Unavailable
 from .kv.keys import KeyLayout
@@ -22,7 +22,12 @@ from .records import ModelRecord, VModelRecord
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R", ModelRecord, VModelRecord)
+
+class Record(Protocol):
+    def to_json(self) -> bytes: ...
+
+
+R = TypeVar("R", bound=Record)
 # An update function: the current record (None: absent) -> the new one (None: delete).
 # Returning the very same object means "no change", and nothing is written.
 Update = Callable[[R | None], R | None]

@@ -106,6 +106,58 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    # the host peers reach this instance at (upstream: the pod IP, WKUBE_POD_IPADDR)
+    advertise_host: str = "127.0.0.1"
+    location: str = ""
+    zone: str = ""
+    # the instance record's lease: a dead instance vanishes this long after its last refresh
+    lease_ttl_s: float = 10.0
+    # the leader drops copies of an instance gone this long (upstream: 10 min)
+    instance_gone_after_ms: int = 10 * 60 * 1000
+    # how often the leader's reaper and every instance's janitor run (upstream: 7 and 6 min)
+    reaper_interval_s: float = 7 * 60.0
+    janitor_interval_s: float = 6 * 60.0
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``MM_METRICS``: ``disabled``, or ``prometheus`` with ``;``-separated parameters
+    ``port=2112``, ``scheme=http|https``, ``per_model_metrics``, ``fq_names`` (upstream's)."""
+
+    enabled: bool = True
+    # 0 picks a free port
+    port: int = 2112
+    scheme: Literal["http", "https"] = "http"
+    # modelId/vModelId labels on the per-request and per-model metrics
+    per_model: bool = False
+    # method labels as "pkg.Service/Method" instead of "Method"
+    fq_names: bool = False
+    # https: PEM files (MM_TLS_KEY_CERT_PATH, MM_TLS_PRIVATE_KEY_PATH); unset: self-signed
+    cert_path: str = ""
+    key_path: str = ""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP ports beside the gRPC one; 0 picks a free port."""
+
+    host: str = "0.0.0.0"
+    # KServe V2 REST (upstream's rest-proxy variable REST_PROXY_LISTEN_PORT)
+    rest_port: int = 8008
+    # /ready and /live (MM_PROBE_PORT)
+    probe_port: int = 8089
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    # MM_LOG_FORMAT=json: one JSON object per line; else plain text
+    json: bool = False
+    # MM_LOG_EACH_INVOKE: an access line per inference request
+    each_invoke: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(".modelmesh")
     instance_id: str = ""
@@ -114,9 +166,13 @@ class Settings:
     kv: KvSettings = field(default_factory=KvSettings)
     runtime: RuntimeEndpoint = field(default_factory=RuntimeEndpoint)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     dataplane: Mapping[str, DataplaneMethod] = field(default_factory=lambda: DEFAULT_DATAPLANE)
     allow_other_rpcs: bool = True
     shutdown_timeout_s: float = 90.0
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    logs: LogSettings = field(default_factory=LogSettings)
     # the environment as given, for the built-in runtime's own settings
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -139,11 +195,77 @@ class Settings:
             cache=CacheSettings(
                 load_failure_expiry_ms=_int(env, "MM_LOAD_FAILURE_EXPIRY_TIME_MS", 15 * 60 * 1000),
             ),
+            cluster=ClusterSettings(
+                advertise_host=env.get("WKUBE_POD_IPADDR", "").strip() or "127.0.0.1",
+                location=env.get("MM_LOCATION", "").strip(),
+                zone=env.get("MM_ZONE", "").strip(),
+                lease_ttl_s=_int(env, "MM_INSTANCE_LEASE_TTL_MS", 10_000, minimum=1000) / 1000,
+                instance_gone_after_ms=_int(env, "MM_ASSUME_INSTANCE_GONE_AFTER_MS", 600_000),
+                reaper_interval_s=_int(env, "MM_REAPER_INTERVAL_MS", 420_000, minimum=100) / 1000,
+                janitor_interval_s=_int(env, "MM_JANITOR_INTERVAL_MS", 360_000, minimum=100) / 1000,
+            ),
             dataplane=dataplane,
             allow_other_rpcs=allow_other,
             shutdown_timeout_s=_int(env, "SHUTDOWN_TIMEOUT_MS", 90_000) / 1000,
+            metrics=_metrics(env),
+            http=HttpSettings(
+                rest_port=_port(env, "REST_PROXY_LISTEN_PORT", 8008),
+                probe_port=_port(env, "MM_PROBE_PORT", 8089),
+            ),
+            logs=_logs(env),
             environ=dict(env),
         )
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _int(env, name, default)
+    if port > 65535:
+        raise SettingsError(f"{name}={port} is not a port (0-65535; 0 picks a free one)")
+    return port
+
+
+def _metrics(env: Mapping[str, str]) -> MetricsSettings:
+    raw = env.get("MM_METRICS", "").strip()
+    cert = env.get("MM_TLS_KEY_CERT_PATH", "").strip()
+    key = env.get("MM_TLS_PRIVATE_KEY_PATH", "").strip()
+    if raw == "disabled":
+        return MetricsSettings(enabled=False)
+    kind, _, params = raw.partition(":")
+    if kind not in ("", "prometheus"):
+        raise SettingsError(f"MM_METRICS={raw!r}: expected 'disabled' or 'prometheus[:port=N;...]'")
+    values: dict[str, str] = {}
+    for param in filter(None, (p.strip() for p in params.split(";"))):
+        name, sep, value = param.partition("=")
+        # upstream writes flags as name=true; a bare name means the same
+        values[name.strip()] = value.strip().lower() if sep else "true"
+    unknown = set(values) - {"port", "scheme", "per_model_metrics", "fq_names", "mem_detail"}
+    if unknown:
+        raise SettingsError(
+            f"MM_METRICS: unknown parameter(s) {', '.join(sorted(unknown))}; "
+            "known: port, scheme, per_model_metrics, fq_names"
+        )
+    scheme = values.get("scheme", "http")
+    if scheme not in ("http", "https"):
+        raise SettingsError(f"MM_METRICS: scheme={scheme!r} must be http or https")
+    if bool(cert) != bool(key):
+        raise SettingsError("set both MM_TLS_KEY_CERT_PATH and MM_TLS_PRIVATE_KEY_PATH, or neither")
+    # the parameters, checked by the same rules as variables, named "MM_METRICS <param>"
+    named = {f"MM_METRICS {name}": value for name, value in values.items()}
+    return MetricsSettings(
+        port=_port(named, "MM_METRICS port", 2112),
+        scheme=scheme,  # type: ignore[arg-type]
+        per_model=_bool(named, "MM_METRICS per_model_metrics", False),
+        fq_names=_bool(named, "MM_METRICS fq_names", False),
+        cert_path=cert,
+        key_path=key,
+    )
+
+
+def _logs(env: Mapping[str, str]) -> LogSettings:
+    fmt = env.get("MM_LOG_FORMAT", "").strip().lower() or "text"
+    if fmt not in ("text", "json"):
+        raise SettingsError(f"MM_LOG_FORMAT={fmt!r}: expected 'text' or 'json'")
+    return LogSettings(json=fmt == "json", each_invoke=_bool(env, "MM_LOG_EACH_INVOKE", False))
 
 
 def _instance_id(env: Mapping[str, str], port: int) -> str:

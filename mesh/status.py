@@ -7,6 +7,8 @@ its load, LOADING before that; failures count only until they expire.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..protos import model_mesh_pb2 as pb
 from .records import ModelRecord, VModelRecord
 
@@ -15,14 +17,21 @@ VModelStatus = pb.VModelStatusInfo.VModelStatus
 
 
 def model_status(
-    record: ModelRecord | None, *, now: int, failure_expiry_ms: int
+    record: ModelRecord | None,
+    *,
+    now: int,
+    failure_expiry_ms: int,
+    alive: Collection[str],
 ) -> pb.ModelStatusInfo:
+    """``alive``: instance ids with a live record; copies elsewhere died with their instance."""
     info = pb.ModelStatusInfo()
     if record is None:
         info.status = ModelStatus.NOT_FOUND
         return info
     copies: list[tuple[int, str, int]] = []
     for instance, started in record.instance_ids.items():
+        if instance not in alive:
+            continue
         loaded = record.loaded_in.get(instance)
         if loaded is not None:
             copies.append((loaded, instance, ModelStatus.LOADED))

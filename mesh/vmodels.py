@@ -138,7 +138,7 @@ class VModelService:
 
     def _start_target_load(self, vmodel_id: str, record: VModelRecord) -> None:
         try:
-            self.loader.start_load(record.target_model)
+            self.models.locator.load(record.target_model)
         except MeshError as exc:
             log.warning("vmodel %s: target %s can't load: %s", vmodel_id, record.target_model, exc)
             self._changed.set()

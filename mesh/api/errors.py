@@ -18,10 +18,15 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# trailer telling a forwarding instance that another instance may still succeed
+FAULT_HEADER = "mm-fault"
+
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     """End the call with the status ``exc`` stands for (raises AbortError)."""
     if isinstance(exc, MeshError):
+        if exc.fault is not None:
+            context.set_trailing_metadata(((FAULT_HEADER, exc.fault),))
         await context.abort(exc.code, exc.message)
     if isinstance(exc, RuntimeCallError):
         await context.abort(exc.code, exc.message)

@@ -8,7 +8,9 @@ from ...protos import model_mesh_admin_pb2 as admin_pb
 from ...protos import model_mesh_admin_pb2_grpc as admin_grpc
 from ...protos import model_mesh_pb2 as pb
 from ...protos import model_mesh_pb2_grpc as pb_grpc
+from ..forwarding import hop_of
 from ..models import ModelService, valid_id
+from ..peers import LOAD_LOCAL_ONLY
 from ..vmodels import VModelService
 from .errors import grpc_errors
 
@@ -51,10 +53,12 @@ class ModelMeshServicer(pb_grpc.ModelMeshServicer):
     async def ensureLoaded(
         self, request: pb.EnsureLoadedRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelStatusInfo:
+        hop, _ = hop_of(context.invocation_metadata() or ())
         return await self.models.ensure_loaded(
             valid_id(request.modelId, "modelId"),
             last_used=request.lastUsedTime,
             sync=request.sync,
+            local_only=hop == LOAD_LOCAL_ONLY,
         )
 
     @grpc_errors

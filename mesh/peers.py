@@ -1,0 +1,91 @@
+"""Calls from this instance to its peers: one channel per peer, raw bytes both ways.
+
+A forwarded request carries ``mm-hop`` so the peer serves it itself and never forwards
+it again (no loops): ``hit_only`` (serve from your copy, or say you have none) or
+``load_local_only`` (load here if needed, then serve; ``mm-placed`` says why this instance
+was chosen). Failures after which another instance may succeed (unreachable peer, no copy
+there, failed load, no room) raise ``PeerFault``; any other status is the answer and
+passes through as ``RuntimeCallError``.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from .api.errors import FAULT_HEADER
+from .runtime.client import Metadata, RuntimeCallError
+
+HOP_HEADER = "mm-hop"
+PLACED_HEADER = "mm-placed-bin"
+HIT_ONLY = "hit_only"
+LOAD_LOCAL_ONLY = "load_local_only"
+
+# headers of the client's call that are the transport's, not the request's
+_TRANSPORT = frozenset({"user-agent", "content-type", "te", "host", "grpc-accept-encoding"})
+
+
+class PeerFault(Exception):
+    """The peer could not serve this request; another instance may."""
+
+    def __init__(self, instance_id: str, reason: str, code: grpc.StatusCode) -> None:
+        super().__init__(f"{instance_id}: {reason}")
+        self.instance_id = instance_id
+        self.reason = reason
+        self.code = code
+
+
+class Peers:
+    def __init__(self, *, max_message_bytes: int) -> None:
+        self._options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.inflight: dict[str, int] = {}
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address, options=self._options)
+            self._channels[address] = channel
+        return channel
+
+    async def forward(
+        self,
+        instance_id: str,
+        address: str,
+        method: str,
+        request: bytes,
+        metadata: Metadata,
+        *,
+        hop: str,
+        placed: str = "",
+        timeout_s: float | None = None,
+    ) -> bytes:
+        headers = [
+            (k, v)
+            for k, v in metadata
+            if not k.startswith(":") and k not in _TRANSPORT and k != HOP_HEADER
+        ]
+        headers.append((HOP_HEADER, hop))
+        if placed:
+            headers.append((PLACED_HEADER, placed.encode()))
+        call = self._channel(address).unary_unary(method)
+        self.inflight[instance_id] = self.inflight.get(instance_id, 0) + 1
+        try:
+            reply: bytes = await call(request, metadata=headers, timeout=timeout_s)
+            return reply
+        except grpc.aio.AioRpcError as exc:
+            trailers = dict(exc.trailing_metadata() or ())
+            fault = trailers.get(FAULT_HEADER)
+            details = exc.details() or exc.code().name
+            if fault is not None or exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise PeerFault(instance_id, details, exc.code()) from exc
+            raise RuntimeCallError(exc.code(), details) from exc
+        finally:
+            self.inflight[instance_id] -= 1
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
