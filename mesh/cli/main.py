@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     runtime = commands.add_parser("runtime", help="run the built-in model runtime on its own")
     runtime.set_defaults(handler=_runtime)
+    controller = commands.add_parser(
+        "controller", help="run the controller: InferenceServices into mesh registrations"
+    )
+    controller.set_defaults(handler=_controller)
 
     # Options every client command takes, after the command name too; SUPPRESS keeps a
     # --json given before the command from being reset by the subcommand's default.
@@ -255,6 +259,18 @@ def _runtime(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     asyncio.run(serve_forever(settings))
+    return EXIT_OK
+
+
+def _controller(args: argparse.Namespace) -> int:
+    from modelmesh.controller.main import run_forever
+    from modelmesh.controller.settings import ControllerSettings
+
+    try:
+        settings = ControllerSettings.from_env(os.environ)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    asyncio.run(run_forever(settings))
     return EXIT_OK
 
 
