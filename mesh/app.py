@@ -27,24 +27,34 @@ from .api.modelmesh import ModelMeshAdminServicer, ModelMeshServicer
 from .errors import MeshError, Unavailable
 from .events import MeshObserver, Observers
 from .forwarding import Router
+from .frontends import Frontends
 from .instances import InstanceRecord, Instances
 from .kv.embedded import EmbeddedStore
+from .kv.etcd import EtcdStore
+from .kv.etcd_config import EtcdConfigError, parse_etcd_target
 from .kv.keys import KeyLayout
-from .kv.store import KVStore
+from .kv.store import KVError, KVStore
 from .loading import Loader, now_ms
 from .locating import Locator
 from .models import ModelService
+from .observe import build_observers, configure_logging
 from .peers import Peers
 from .placement import labels_for_formats
 from .registry import Registry
 from .runtime.client import RuntimeClient, RuntimeInfo
 from .runtime.grpc_client import GrpcRuntimeClient
 from .settings import Settings, SettingsError
+from .tasks.janitor import Janitor
+from .tasks.leader import LeaderElection
+from .tasks.reaper import Reaper
+from .tasks.scaling import Scaler
 from .vmodels import VModelService
 
 log = logging.getLogger(__name__)
 
 _RUNTIME_POLL_S = 2.0  # upstream polls runtimeStatus every 2 s until READY
+# on shutdown, models used this recently are loaded elsewhere first (upstream: 1 h)
+RECENTLY_USED_MS = 60 * 60 * 1000
 
 
 @dataclass
@@ -62,13 +72,56 @@ class MeshApp:
     server: grpc.aio.Server
     port: int
     owns_store: bool = True
+    scaler: Scaler | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # REST, probes, metrics and gRPC health; their bound ports: front.rest_port, ...
+    front: Frontends | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    async def drain(self, deadline_s: float) -> None:
+        """Leave the mesh gracefully (upstream's preShutdown): stop being chosen, get a copy
+        of every recently used model that lives only here loaded elsewhere (most recently
+        used first, until ``deadline_s``), then withdraw this instance's copies so peers
+        stop forwarding here. Requests keep being served meanwhile."""
+        await self.instances.mark_shutting_down()
+        me = self.instances.instance_id
+        now = now_ms()
+        moving: set[str] = set()
+        for entry in reversed(self.loader.cache.entries()):
+            if now - entry.last_used > RECENTLY_USED_MS:
+                break
+            record = self.registry.models.get(entry.model_id)
+            alive = self.instances.alive()
+            if record is None or any(i != me and i in alive for i in record.loaded_in):
+                continue
+            if self.locator.add_copy(entry.model_id, f"moved off {me}, which is leaving"):
+                moving.add(entry.model_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        while moving and loop.time() < deadline:
+            alive = self.instances.alive()
+            moving = {
+                m
+                for m in moving
+                if (r := self.registry.models.get(m)) is not None
+                and not any(i != me and i in alive for i in r.loaded_in)
+                and not any(i != me for i in r.recent_failures(now_ms(), 60_000))
+            }
+            await asyncio.sleep(0.05)
+        if moving:
+            log.warning("left before %d model(s) finished loading elsewhere", len(moving))
+        for model_id in list(self.loader.copies):
+            with contextlib.suppress(MeshError):
+                await self.registry.models.update(
+                    model_id, lambda r: r.without_copy(me) if r is not None else None
+                )
+
     async def stop(self, grace_s: float = 5.0) -> None:
+        if self.front is not None:
+            await self.front.stop()
         await self.server.stop(grace_s)
         for task in self.tasks:
             task.cancel()
@@ -83,10 +136,18 @@ class MeshApp:
             await self.store.close()
 
 
-async def open_store(settings: Settings) -> KVStore:
+async def open_store(settings: Settings) -> tuple[KVStore, str]:
+    """The configured store and the root prefix of the mesh's keys (etcd's ``root_prefix``)."""
     if settings.kv.kind == "embedded":
-        return await EmbeddedStore.open(Path(settings.kv.target))
-    raise SettingsError("KV_STORE=etcd:... is not supported yet: the etcd backend is not built")
+        return await EmbeddedStore.open(Path(settings.kv.target)), ""
+    try:
+        config = parse_etcd_target(settings.kv.target)
+    except EtcdConfigError as exc:
+        raise SettingsError(f"KV_STORE=etcd:...: {exc}") from None
+    try:
+        return await EtcdStore.connect(config), config.root_prefix
+    except KVError as exc:
+        raise Unavailable(f"cannot use etcd: {exc}") from exc
 
 
 def build_runtime(settings: Settings) -> tuple[RuntimeClient, frozenset[str]]:
@@ -181,11 +242,14 @@ async def start_mesh(
 ) -> MeshApp:
     """Start one instance. ``store``: share an open store (several instances in one
     process, as tests do); otherwise the instance opens and owns the configured one."""
+    observer, metrics = build_observers(settings, observer)
     owns_store = store is None
-    kv = store if store is not None else await open_store(settings)
+    kv, root_prefix = (store, "") if store is not None else await open_store(settings)
     try:
         layout = KeyLayout.for_service(
-            kv_prefix=settings.kv.prefix, service_name=settings.kv.service_name
+            root_prefix=root_prefix,
+            kv_prefix=settings.kv.prefix,
+            service_name=settings.kv.service_name,
         )
         registry = Registry(kv, layout)
         await registry.start()
@@ -244,6 +308,12 @@ async def start_mesh(
             observer=observer,
         )
         vmodels = VModelService(registry=registry, models=models, loader=loader)
+        scaler = Scaler(
+            registry=registry,
+            instances=instances,
+            locator=locator,
+            rpm_threshold=settings.cluster.scaleup_rpm_threshold,
+        )
         router = Router(
             registry=registry,
             loader=loader,
@@ -255,16 +325,24 @@ async def start_mesh(
             instances=instances,
             peers=peers,
             locator=locator,
+            scaler=scaler,
             observer=observer,
         )
         pb_grpc.add_ModelMeshServicer_to_server(ModelMeshServicer(models, vmodels), server)
         admin_grpc.add_ModelMeshAdminServicer_to_server(
             ModelMeshAdminServicer(models, vmodels), server
         )
+        front = Frontends(settings, store=kv, probe_key=layout.registry_prefix)
+        front.add_grpc_services(server)  # before the proxy, which claims every other method
         server.add_generic_rpc_handlers(
-            (InferenceProxy(router, ready=lambda: True, version=__version__),)
+            (InferenceProxy(router, ready=front.readiness.is_ready, version=__version__),)
         )
         await server.start()
+        try:
+            await front.start(router, metrics)
+        except BaseException:
+            await server.stop(0)
+            raise
     except BaseException:
         if owns_store:
             await kv.close()
@@ -283,8 +361,29 @@ async def start_mesh(
         server,
         port,
         owns_store,
+        front=front,
+        scaler=scaler,
     )
-    app.tasks.append(asyncio.create_task(vmodels.run()))
+    election = LeaderElection(
+        kv, layout, instance_id=settings.instance_id, ttl_s=settings.cluster.lease_ttl_s
+    )
+    reaper = Reaper(
+        registry=registry,
+        instances=instances,
+        locator=locator,
+        election=election,
+        gone_after_ms=settings.cluster.instance_gone_after_ms,
+        interval_s=settings.cluster.reaper_interval_s,
+    )
+    janitor = Janitor(
+        registry=registry,
+        loader=loader,
+        instances=instances,
+        failure_expiry_ms=settings.cache.load_failure_expiry_ms,
+        interval_s=settings.cluster.janitor_interval_s,
+    )
+    for work in (vmodels.run(), election.run(), reaper.run(), janitor.run(), scaler.run()):
+        app.tasks.append(asyncio.create_task(work))
     log.info("mesh instance %s serving on port %d", settings.instance_id, port)
     return app
 
@@ -310,9 +409,7 @@ async def _register_demo(app: MeshApp) -> None:
 
 
 async def serve_forever(settings: Settings, *, demo: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.logs)
     app = await start_mesh(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -322,7 +419,9 @@ async def serve_forever(settings: Settings, *, demo: bool = False) -> None:
         if demo:
             await _register_demo(app)
         await stop.wait()
+        log.info("shutting down: moving recently used models to other instances")
+        await app.drain(max(settings.shutdown_timeout_s - 5, 1.0))
     finally:
-        log.info("stopping: draining requests in flight")
+        log.info("stopping: finishing requests in flight")
         with contextlib.suppress(Exception):
             await app.stop(min(settings.shutdown_timeout_s, 30.0))

@@ -39,6 +39,7 @@ from .peers import HIT_ONLY, HOP_HEADER, PLACED_HEADER, PeerFault, Peers
 from .registry import Registry
 from .runtime.client import Metadata, RuntimeCallError, RuntimeClient, RuntimeInfo
 from .settings import DataplaneMethod
+from .tasks.scaling import Scaler
 from .vmodels import VModelService
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Router:
         instances: Instances,
         peers: Peers,
         locator: Locator,
+        scaler: Scaler,
         observer: MeshObserver | None = None,
     ) -> None:
         self.registry = registry
@@ -101,6 +103,7 @@ class Router:
         self.instances = instances
         self.peers = peers
         self.locator = locator
+        self.scaler = scaler
         self.observer = observer or MeshObserver()
         self._allowed = {"/" + m.lstrip("/") for m in info.method_infos}
         self._allow_any = info.allow_any_method or not info.method_infos
@@ -177,7 +180,11 @@ class Router:
     ) -> bytes:
         if not copy.loaded:
             await asyncio.shield(copy.ready)
-        self.loader.cache.touch(copy.model_id, time.time_ns() // 1_000_000)
+        now = time.time_ns() // 1_000_000
+        entry = self.loader.cache.get(copy.model_id)
+        if entry is not None:
+            self.scaler.used(copy.model_id, entry.last_used, now)
+            self.loader.cache.touch(copy.model_id, now)
         copy.begin()
         try:
             return await self.runtime.invoke(method, request, copy.model_id, metadata)

@@ -163,7 +163,8 @@ class Loader:
             if entry is not None:
                 entry.pinned = False
             await self._update_record(
-                model_id, lambda r: r.with_copy_loaded(self.instance_id, self.clock())
+                model_id,
+                lambda r: r.with_copy_loaded(self.instance_id, self.clock()).used_at(last_used),
             )
         except MeshError as error:
             self._fail(copy, error)

@@ -15,14 +15,15 @@ import logging
 import random
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..protos import model_mesh_pb2 as pb
 from .errors import LoadFailed, MeshError, ModelNotFound, NoEligibleInstance, Unavailable
-from .instances import Instances
+from .instances import InstanceRecord, Instances
 from .loading import Loader, LocalCopy
 from .peers import HIT_ONLY, LOAD_LOCAL_ONLY, PeerFault, Peers
 from .placement import choose, eligible, place
+from .records import ModelRecord
 from .registry import Registry
 from .runtime.client import RuntimeCallError
 
@@ -79,6 +80,18 @@ class Locator:
         if loading:
             instance = loading[0][1]
             return Step(instance, alive[instance].address, HIT_ONLY)
+        return self._new_copy(model_id, record, alive, excluded, last_error)
+
+    def _new_copy(
+        self,
+        model_id: str,
+        record: ModelRecord,
+        alive: dict[str, InstanceRecord],
+        excluded: set[str],
+        last_error: MeshError | None,
+    ) -> Step:
+        """Placement for a new copy, or the error that says why there can be none."""
+        me = self.instances.instance_id
         now = time.time_ns() // 1_000_000
         failures = record.recent_failures(now, self.failure_expiry_ms)
         if len(failures) >= MAX_LOAD_FAILURES:
@@ -110,13 +123,16 @@ class Locator:
         )
 
     def load(
-        self, model_id: str, *, local_only: bool = False, last_used: int | None = None
+        self, model_id: str, *, placed_here: str | None = None, last_used: int | None = None
     ) -> LocalCopy | None:
-        """Start a load where placement says (here, or a peer told to load it);
-        the local copy when it loads here, None when a peer does."""
+        """Start a load where placement says (here, or a peer told to load it); the local
+        copy when it loads here, None when a peer does. ``placed_here``: a peer already
+        placed it here, for that reason."""
         copy = self.loader.copies.get(model_id)
-        if copy is not None or local_only:
-            return copy or self.loader.start_load(model_id, last_used=last_used)
+        if copy is not None:
+            return copy
+        if placed_here is not None:
+            return self.loader.start_load(model_id, last_used=last_used, why=placed_here)
         step = self.next_step(model_id, set(), None)
         if step.hop == HIT_ONLY:
             return None  # a copy exists or is loading elsewhere
@@ -124,6 +140,21 @@ class Locator:
             return self.loader.start_load(model_id, last_used=last_used, why=step.why)
         self._spawn(self._load_on_peer(model_id, step))
         return None
+
+    def add_copy(self, model_id: str, reason: str) -> str | None:
+        """Start one more copy of a model on an instance without one (scaling up, or moving
+        copies off an instance that leaves); the instance chosen, or None."""
+        record = self.registry.models.get(model_id)
+        if record is None:
+            return None
+        alive = self.instances.alive()
+        holders = set(record.instance_ids) | {self.instances.instance_id}
+        try:
+            step = self._new_copy(model_id, record, alive, holders, None)
+        except MeshError:
+            return None
+        self._spawn(self._load_on_peer(model_id, replace(step, why=f"{reason}; {step.why}")))
+        return step.instance_id
 
     async def _load_on_peer(self, model_id: str, step: Step) -> None:
         request = pb.EnsureLoadedRequest(modelId=model_id).SerializeToString()

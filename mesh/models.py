@@ -113,9 +113,15 @@ class ModelService:
         await self.loader.unload(model_id)
 
     async def ensure_loaded(
-        self, model_id: str, *, last_used: int = 0, sync: bool = False, local_only: bool = False
+        self,
+        model_id: str,
+        *,
+        last_used: int = 0,
+        sync: bool = False,
+        placed_here: str | None = None,
     ) -> pb.ModelStatusInfo:
-        """Load the model somewhere (``local_only``: here, as a peer asked) if it isn't."""
+        """Load the model somewhere if it isn't; ``placed_here``: a peer placed it on this
+        instance, for that reason."""
         if self.registry.models.get(model_id) is None:
             return self.status(model_id)
         # an explicit request retries a model whose loads failed, wherever they failed
@@ -123,16 +129,18 @@ class ModelService:
         await self.registry.models.update(
             model_id, lambda r: r.without_failures() if r is not None else None
         )
-        await self.load(model_id, sync=sync, last_used=last_used or now_ms(), local_only=local_only)
+        await self.load(
+            model_id, sync=sync, last_used=last_used or now_ms(), placed_here=placed_here
+        )
         return self.status(model_id)
 
     async def load(
-        self, model_id: str, *, sync: bool, last_used: int, local_only: bool = False
+        self, model_id: str, *, sync: bool, last_used: int, placed_here: str | None = None
     ) -> None:
         """Start a load where placement says; with ``sync`` wait for the outcome, which
         the status shows (a failure is not raised)."""
         try:
-            copy = self.locator.load(model_id, local_only=local_only, last_used=last_used)
+            copy = self.locator.load(model_id, placed_here=placed_here, last_used=last_used)
         except LoadFailed:
             return  # failed recently: the status shows it
         if not sync:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +30,9 @@ class ModelRecord:
     # vmodels themselves, not stored, so they can't drift)
     auto_delete: bool = False
     last_used: int = 0
+    # copies to keep loaded however little the model is used (0: none), and at most (0: no cap)
+    min_copies: int = 0
+    max_copies: int = 0
 
     def same_info(self, model_type: str, path: str, key: str) -> bool:
         return (self.type, self.path, self.key) == (model_type, path, key)
@@ -81,6 +85,19 @@ class ModelRecord:
     def without_failures(self) -> ModelRecord:
         return replace(self, failed_in={}, failures={}) if self.failed_in else self
 
+    def without_failures_of(self, instances: Iterable[str]) -> ModelRecord:
+        gone = set(instances) & set(self.failed_in)
+        if not gone:
+            return self
+        return replace(
+            self,
+            failed_in={i: t for i, t in self.failed_in.items() if i not in gone},
+            failures={i: m for i, m in self.failures.items() if i not in gone},
+        )
+
+    def used_at(self, when: int) -> ModelRecord:
+        return replace(self, last_used=when) if when > self.last_used else self
+
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {"type": self.type, "encKey": self.key, "mPath": self.path}
         for name, value in (
@@ -96,6 +113,10 @@ class ModelRecord:
             doc["autoDel"] = True
         if self.last_used:
             doc["lu"] = self.last_used
+        if self.min_copies:
+            doc["minCopies"] = self.min_copies
+        if self.max_copies:
+            doc["maxCopies"] = self.max_copies
         return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
@@ -112,6 +133,8 @@ class ModelRecord:
             placed=dict(doc.get("placed", {})),
             auto_delete=bool(doc.get("autoDel", False)),
             last_used=int(doc.get("lu", 0)),
+            min_copies=int(doc.get("minCopies", 0)),
+            max_copies=int(doc.get("maxCopies", 0)),
         )
 
 

@@ -118,6 +118,8 @@ class ClusterSettings:
     # how often the leader's reaper and every instance's janitor run (upstream: 7 and 6 min)
     reaper_interval_s: float = 7 * 60.0
     janitor_interval_s: float = 6 * 60.0
+    # requests per minute per copy above which a model gets another copy
+    scaleup_rpm_threshold: int = 2000
 
 
 @dataclass(frozen=True)
@@ -203,14 +205,17 @@ class Settings:
                 instance_gone_after_ms=_int(env, "MM_ASSUME_INSTANCE_GONE_AFTER_MS", 600_000),
                 reaper_interval_s=_int(env, "MM_REAPER_INTERVAL_MS", 420_000, minimum=100) / 1000,
                 janitor_interval_s=_int(env, "MM_JANITOR_INTERVAL_MS", 360_000, minimum=100) / 1000,
+                scaleup_rpm_threshold=_int(env, "MM_SCALEUP_RPM_THRESHOLD", 2000, minimum=1),
             ),
             dataplane=dataplane,
             allow_other_rpcs=allow_other,
             shutdown_timeout_s=_int(env, "SHUTDOWN_TIMEOUT_MS", 90_000) / 1000,
-            metrics=_metrics(env),
+            # an instance on a free gRPC port (tests, several in one process) takes free
+            # ports for REST, probes and metrics too, unless they are set
+            metrics=_metrics(env, default_port=2112 if port else 0),
             http=HttpSettings(
-                rest_port=_port(env, "REST_PROXY_LISTEN_PORT", 8008),
-                probe_port=_port(env, "MM_PROBE_PORT", 8089),
+                rest_port=_port(env, "REST_PROXY_LISTEN_PORT", 8008 if port else 0),
+                probe_port=_port(env, "MM_PROBE_PORT", 8089 if port else 0),
             ),
             logs=_logs(env),
             environ=dict(env),
@@ -224,7 +229,7 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
-def _metrics(env: Mapping[str, str]) -> MetricsSettings:
+def _metrics(env: Mapping[str, str], *, default_port: int) -> MetricsSettings:
     raw = env.get("MM_METRICS", "").strip()
     cert = env.get("MM_TLS_KEY_CERT_PATH", "").strip()
     key = env.get("MM_TLS_PRIVATE_KEY_PATH", "").strip()
@@ -252,7 +257,7 @@ def _metrics(env: Mapping[str, str]) -> MetricsSettings:
     # the parameters, checked by the same rules as variables, named "MM_METRICS <param>"
     named = {f"MM_METRICS {name}": value for name, value in values.items()}
     return MetricsSettings(
-        port=_port(named, "MM_METRICS port", 2112),
+        port=_port(named, "MM_METRICS port", default_port),
         scheme=scheme,  # type: ignore[arg-type]
         per_model=_bool(named, "MM_METRICS per_model_metrics", False),
         fq_names=_bool(named, "MM_METRICS fq_names", False),

@@ -29,9 +29,11 @@ from modelmesh.protos import grpc_predict_v2_pb2 as v2
 __all__ = [
     "DATATYPES",
     "TensorError",
+    "array_from_raw",
     "build_infer_request",
     "datatype_of",
     "fill_response",
+    "raw_bytes",
     "request_arrays",
     "response_arrays",
 ]
@@ -105,6 +107,19 @@ def request_arrays(req: v2.ModelInferRequest) -> dict[str, np.ndarray]:
 def response_arrays(resp: v2.ModelInferResponse) -> dict[str, np.ndarray]:
     """The response's output tensors as arrays, in output order."""
     return _decode_all("output", resp.outputs, resp.raw_output_contents)
+
+
+def array_from_raw(
+    kind: str, name: str, datatype: str, shape: Sequence[int], raw: bytes
+) -> np.ndarray:
+    """One tensor from its raw bytes (also the V2 HTTP binary data extension's form)."""
+    if datatype not in DATATYPES:
+        raise TensorError(
+            f"{kind} {name!r} has unknown datatype {datatype!r}; known: {', '.join(DATATYPES)}"
+        )
+    if any(dim < 0 for dim in shape):
+        raise TensorError(f"{kind} {name!r} has a negative dimension in shape {list(shape)}")
+    return _from_raw(kind, name, datatype, raw, math.prod(shape)).reshape(tuple(shape))
 
 
 def _decode_all(kind: str, tensors: Sequence[Any], raws: Sequence[bytes]) -> dict[str, np.ndarray]:
@@ -227,6 +242,11 @@ def _encode_all(tensors: Any, raws: Any, arrays: Mapping[str, np.ndarray], raw: 
             raws.append(_to_raw(datatype, array))
         else:
             _to_typed(datatype, array, tensor.contents)
+
+
+def raw_bytes(array: np.ndarray) -> bytes:
+    """``array`` in the raw form (little-endian, row-major; BYTES length-prefixed)."""
+    return _to_raw(datatype_of(array), array)
 
 
 def _to_raw(datatype: str, array: np.ndarray) -> bytes:

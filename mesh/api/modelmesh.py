@@ -53,12 +53,12 @@ class ModelMeshServicer(pb_grpc.ModelMeshServicer):
     async def ensureLoaded(
         self, request: pb.EnsureLoadedRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelStatusInfo:
-        hop, _ = hop_of(context.invocation_metadata() or ())
+        hop, placed = hop_of(context.invocation_metadata() or ())
         return await self.models.ensure_loaded(
             valid_id(request.modelId, "modelId"),
             last_used=request.lastUsedTime,
             sync=request.sync,
-            local_only=hop == LOAD_LOCAL_ONLY,
+            placed_here=placed if hop == LOAD_LOCAL_ONLY else None,
         )
 
     @grpc_errors

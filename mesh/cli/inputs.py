@@ -10,7 +10,6 @@ A ``.npy`` file is one input named ``predict`` with the file's own dtype.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from modelmesh.mesh.cli.errors import UsageError
-from modelmesh.runtimes.tensors import DATATYPES, TensorError, datatype_of
+from modelmesh.runtimes.tensors import TensorError, datatype_of
+from modelmesh.runtimes.v2json import V2JsonError, parse_infer_body
 
 # The input name of a bare array or a .npy file.
 DEFAULT_INPUT = "predict"
@@ -109,62 +109,8 @@ def _bare_array(value: list[Any], origin: str) -> np.ndarray:
 
 
 def _from_body(body: dict[str, Any], origin: str) -> InferInputs:
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise InputError(f'{origin}: a V2 request body needs a non-empty "inputs" list')
-    tensors: dict[str, np.ndarray] = {}
-    for index, spec in enumerate(inputs):
-        where = f"{origin}: inputs[{index}]"
-        if not isinstance(spec, dict):
-            raise InputError(f"{where} must be an object with name, shape, datatype and data")
-        name, array = _tensor(spec, where)
-        if name in tensors:
-            raise InputError(f"{where}: input {name!r} is given twice")
-        tensors[name] = array
-    return InferInputs(tensors, _output_names(body.get("outputs", []), origin))
-
-
-def _tensor(spec: dict[str, Any], where: str) -> tuple[str, np.ndarray]:
-    missing = [key for key in ("name", "shape", "datatype", "data") if key not in spec]
-    if missing:
-        raise InputError(f"{where} lacks {', '.join(repr(key) for key in missing)}")
-    name, shape, datatype, data = spec["name"], spec["shape"], spec["datatype"], spec["data"]
-    if not isinstance(name, str) or not name:
-        raise InputError(f'{where}: "name" must be a non-empty string')
-    if not isinstance(shape, list) or not all(
-        isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0 for dim in shape
-    ):
-        raise InputError(f'{where}: "shape" must be a list of non-negative integers')
-    if datatype not in DATATYPES:
-        raise InputError(f"{where}: unknown datatype {datatype!r}; known: {', '.join(DATATYPES)}")
-    flat = _elements(data, datatype, where)
-    if flat.size != math.prod(shape):
-        raise InputError(f"{where}: {flat.size} values do not fit shape {shape}")
-    return name, flat.reshape(shape)
-
-
-def _elements(data: Any, datatype: str, where: str) -> np.ndarray:
-    """``data`` (nested lists or flat) as a flat array of ``datatype``."""
     try:
-        if datatype == "BYTES":
-            flat = np.array(data, dtype=object).reshape(-1)
-            if not all(isinstance(item, str) for item in flat):
-                raise InputError(f"{where}: BYTES data must be strings")
-            return flat
-        # numpy would turn "1.5" into a number, or 1.5 into the integer 1, without a word
-        kind = np.asarray(data).dtype.kind
-        if kind not in "biuf":
-            raise InputError(f"{where}: {datatype} data must be numbers")
-        if kind == "f" and DATATYPES[datatype].kind in "iu":
-            raise InputError(f"{where}: {datatype} data must be integers")
-        return np.asarray(data, dtype=DATATYPES[datatype]).reshape(-1)
-    except (ValueError, OverflowError) as exc:
-        raise InputError(f"{where}: data do not fit {datatype}: {exc}") from None
-
-
-def _output_names(outputs: Any, origin: str) -> list[str]:
-    if not isinstance(outputs, list) or not all(
-        isinstance(out, dict) and isinstance(out.get("name"), str) for out in outputs
-    ):
-        raise InputError(f'{origin}: "outputs" must be a list of {{"name": ...}} objects')
-    return [out["name"] for out in outputs]
+        parsed = parse_infer_body(body)
+    except V2JsonError as exc:
+        raise InputError(f"{origin}: {exc}") from None
+    return InferInputs(parsed.inputs, [output.name for output in parsed.outputs])

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
-
-import numpy as np
 
 from modelmesh.mesh.cli.connection import Connection
 from modelmesh.mesh.cli.errors import EXIT_OK, CommandError
 from modelmesh.mesh.cli.inputs import load_inputs
-from modelmesh.protos import grpc_predict_v2_pb2 as v2
 from modelmesh.runtimes.tensors import TensorError, build_infer_request, response_arrays
+from modelmesh.runtimes.v2json import response_json
 
 
 def predict(args: argparse.Namespace, conn: Connection) -> int:
@@ -47,24 +44,3 @@ def routing_metadata(route: str | None, name: str) -> list[tuple[str, str | byte
     if name.isascii() and name.isprintable():
         return [(key, name)]
     return [(f"{key}-bin", name.encode())]
-
-
-def response_json(response: v2.ModelInferResponse, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The V2 JSON response form: flat, row-major data beside each output's shape."""
-    return {
-        "model_name": response.model_name,
-        "outputs": [
-            {
-                "name": tensor.name,
-                "datatype": tensor.datatype,
-                "shape": list(tensor.shape),
-                "data": [_json_value(v) for v in arrays[tensor.name].reshape(-1).tolist()],
-            }
-            for tensor in response.outputs
-        ],
-    }
-
-
-def _json_value(value: Any) -> Any:
-    # BYTES elements print as text, as in V2's JSON form
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

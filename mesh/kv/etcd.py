@@ -11,6 +11,8 @@ How the store maps the contract onto etcd:
 - ``put``/``delete`` with ``expected_revision`` are one Txn comparing the key's mod_revision
   (``0``: its create_revision, i.e. "absent"), so a CAS is atomic on the server.
 - ``range`` is one linearizable Range sorted by key; its header revision is the snapshot's.
+- a read first waits for this store's writes still in flight, so that calls take effect in
+  the order they were made, as in the embedded store (etcd orders only completed writes).
 - ``watch`` is a Watch stream from ``start_revision``; etcd replays history from there. When the
   stream breaks (a member died, lost its leader, or restarted), it is opened again on the next
   endpoint from the revision after the last event delivered, so no event is lost or repeated.
@@ -137,6 +139,8 @@ class EtcdStore:
         self._token = ""
         self._auth_lock = asyncio.Lock()
         self._streams: set[grpc.aio.Call] = set()
+        # one future per write in flight, done when it ends (see _read)
+        self._writes: set[asyncio.Future[None]] = set()
         self._closed = False
 
     @classmethod
@@ -166,7 +170,7 @@ class EtcdStore:
 
     async def get(self, key: str) -> KeyValue | None:
         request = rpc.RangeRequest(key=_key(key))
-        reply = await self._call(
+        reply = await self._read(
             f"get of {key!r}", lambda api, t, md: api.range(request, timeout=t, metadata=md)
         )
         return _key_value(reply.kvs[0]) if reply.kvs else None
@@ -179,7 +183,7 @@ class EtcdStore:
             sort_order=rpc.RangeRequest.ASCEND,
             sort_target=rpc.RangeRequest.KEY,
         )
-        reply = await self._call(
+        reply = await self._read(
             f"range of {prefix!r}", lambda api, t, md: api.range(request, timeout=t, metadata=md)
         )
         return [_key_value(kv) for kv in reply.kvs], reply.header.revision
@@ -195,20 +199,20 @@ class EtcdStore:
         put = rpc.PutRequest(key=_key(key), value=value, lease=lease or 0)
         what = f"put of {key!r}"
         if expected_revision is None:
-            reply = await self._call(what, lambda api, t, md: api.put(put, timeout=t, metadata=md))
+            reply = await self._write(what, lambda api, t, md: api.put(put, timeout=t, metadata=md))
             return int(reply.header.revision)
         txn = rpc.TxnRequest(
             compare=[_unchanged_since(put.key, expected_revision)],
             success=[rpc.RequestOp(request_put=put)],
         )
-        result = await self._call(what, lambda api, t, md: api.txn(txn, timeout=t, metadata=md))
+        result = await self._write(what, lambda api, t, md: api.txn(txn, timeout=t, metadata=md))
         return int(result.header.revision) if result.succeeded else None
 
     async def delete(self, key: str, *, expected_revision: int | None = None) -> bool:
         what = f"delete of {key!r}"
         delete = rpc.DeleteRangeRequest(key=_key(key))
         if expected_revision is None:
-            reply = await self._call(
+            reply = await self._write(
                 what, lambda api, t, md: api.delete_range(delete, timeout=t, metadata=md)
             )
             return bool(reply.deleted)
@@ -219,7 +223,7 @@ class EtcdStore:
             compare=[_unchanged_since(delete.key, expected_revision)],
             success=[rpc.RequestOp(request_delete_range=delete)],
         )
-        result = await self._call(what, lambda api, t, md: api.txn(txn, timeout=t, metadata=md))
+        result = await self._write(what, lambda api, t, md: api.txn(txn, timeout=t, metadata=md))
         return bool(result.succeeded and result.responses[0].response_delete_range.deleted)
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncGenerator[WatchEvent, None]:
@@ -324,7 +328,7 @@ class EtcdStore:
     async def revoke_lease(self, lease: int) -> None:
         request = rpc.LeaseRevokeRequest(ID=lease)
         try:
-            await self._call(
+            await self._write(
                 f"revoke of lease {lease}",
                 lambda api, t, md: api.lease_revoke(request, timeout=t, metadata=md),
             )
@@ -356,6 +360,26 @@ class EtcdStore:
         moved on."""
         if self._current == index:
             self._current = (index + 1) % len(self._apis)
+
+    async def _write(
+        self, what: str, attempt: Callable[[_Api, float, Metadata], Awaitable[T]]
+    ) -> T:
+        """``_call`` for a write, which the reads issued after it will wait for."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.add(done)
+        try:
+            return await self._call(what, attempt)
+        finally:
+            self._writes.discard(done)
+            done.set_result(None)
+
+    async def _read(self, what: str, attempt: Callable[[_Api, float, Metadata], Awaitable[T]]) -> T:
+        """``_call`` for a read, once the writes issued before it have ended. etcd orders
+        only completed writes before a read; this orders every call of the store after the
+        writes made before it, even those still in flight, as the embedded store does."""
+        if self._writes:
+            await asyncio.wait(list(self._writes))
+        return await self._call(what, attempt)
 
     async def _call(self, what: str, attempt: Callable[[_Api, float, Metadata], Awaitable[T]]) -> T:
         """``attempt(api, timeout, metadata)`` on the current endpoint, failing over and
@@ -501,6 +525,11 @@ def _translate(exc: grpc.aio.AioRpcError, what: str) -> KVError:
     details = exc.details() or exc.code().name
     if "compacted" in details:
         return KVError(f"compacted: etcd {what}: {details}")
+    if "user name is empty" in details:
+        return KVError(
+            f"etcd {what} failed: etcd has authentication on; give a userid and password "
+            "(etcd_connection JSON)"
+        )
     return KVError(f"etcd {what} failed ({exc.code().name}): {details}")
 
 

@@ -88,7 +88,7 @@ def parse_etcd_target(
         document = _load_json(target.encode(), "the inline etcd_connection JSON")
         return _from_document(document, base=Path.cwd(), read_file=read_file)
     items = [item.strip() for item in target.split(",")]
-    if all(_looks_like_endpoint(item) for item in items):
+    if all(_looks_like_endpoint(item) for item in items if item):
         return _from_endpoints(items)
     path = Path(target).expanduser()
     try:

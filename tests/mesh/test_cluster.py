@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -158,3 +159,89 @@ async def test_load_now_places_the_model_and_sync_waits(cluster: StartCluster, c
     assert status.status == Status.LOADED
     holders = _holders(apps[0], "n") | _holders(apps[1], "n")
     assert holders and holders != _holders(apps[0], "warm")
+
+
+async def _eventually(check, timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_reaper_forgets_a_dead_instance_and_reloads_its_models(
+    cluster: StartCluster, clients
+) -> None:
+    apps = await cluster(3, MM_ASSUME_INSTANCE_GONE_AFTER_MS="0", MM_REAPER_INTERVAL_MS="100")
+    c = clients(apps[0])
+    await _register(c, "m")
+    await c.v2.ModelInfer(_infer("m"))
+    (holder,) = _holders(apps[0], "m")
+    dead = next(a for a in apps if a.settings.instance_id == holder)
+    await dead.stop(0)  # no drain: its copies stay in the registry until the reaper
+    live = [a for a in apps if a is not dead]
+    await _eventually(
+        lambda: holder not in _holders(live[0], "m") and len(_holders(live[0], "m")) == 1
+    )
+    record = live[0].registry.models.get("m")
+    assert record is not None and holder not in record.instance_ids
+    assert "gone" in next(iter(record.placed.values()))
+
+
+async def test_minimum_copies_are_kept_loaded(cluster: StartCluster, clients) -> None:
+    apps = await cluster(3, MM_REAPER_INTERVAL_MS="100")
+    c = clients(apps[0])
+    await _register(c, "pinned")
+    await apps[0].registry.models.update("pinned", lambda r: replace(r, min_copies=2))
+    await _eventually(lambda: len(_holders(apps[0], "pinned")) == 2)
+
+
+async def test_a_leaving_instance_moves_its_models_first(cluster: StartCluster, clients) -> None:
+    apps = await cluster(2)
+    c = clients(apps[0])
+    await _register(c, "m")
+    await c.v2.ModelInfer(_infer("m"))
+    (holder,) = _holders(apps[0], "m")
+    leaving = next(a for a in apps if a.settings.instance_id == holder)
+    staying = next(a for a in apps if a is not leaving)
+    await leaving.drain(10)
+    await _eventually(lambda: _holders(staying, "m") == {staying.settings.instance_id})
+    assert staying.instances.alive()[holder].shutting_down
+    # the leaving instance still answers, and no new model goes there
+    await _register(c, "n")
+    assert (await clients(leaving).v2.ModelInfer(_infer("n"))).model_name == "n"
+    assert _holders(staying, "n") == {staying.settings.instance_id}
+
+
+async def test_janitor_repairs_the_registry(cluster: StartCluster, clients) -> None:
+    (app,) = await cluster(1, MM_JANITOR_INTERVAL_MS="100", MM_LOAD_FAILURE_EXPIRY_TIME_MS="200")
+    c = clients(app)
+    me = app.settings.instance_id
+    await _register(c, "ghost")
+    await _register(c, "real")
+    await c.v2.ModelInfer(_infer("real"))
+    # the registry claims a copy that isn't here, misses one that is, and has an old failure
+    await app.registry.models.update("ghost", lambda r: r.with_copy_loaded(me, 1))
+    await app.registry.models.update(
+        "real", lambda r: r.without_copy(me).with_copy_failed("x", 1, "old")
+    )
+    await _eventually(
+        lambda: (
+            _holders(app, "ghost") == set()
+            and _holders(app, "real") == {me}
+            and not app.registry.models.get("real").failed_in
+        )  # type: ignore[union-attr]
+    )
+
+
+async def test_hot_models_get_more_copies(cluster: StartCluster, clients) -> None:
+    apps = await cluster(3, MM_SCALEUP_RPM_THRESHOLD="1")
+    c = clients(apps[0])
+    await _register(c, "hot")
+    for _ in range(5):
+        await c.v2.ModelInfer(_infer("hot"))
+    (holder,) = _holders(apps[0], "hot")
+    scaler = next(a for a in apps if a.settings.instance_id == holder).scaler
+    assert scaler is not None
+    scaler.check()
+    await _eventually(lambda: len(_holders(apps[0], "hot")) == 2)

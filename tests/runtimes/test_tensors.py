@@ -174,9 +174,11 @@ def test_public_surface() -> None:
     assert sorted(tensors.__all__) == [
         "DATATYPES",
         "TensorError",
+        "array_from_raw",
         "build_infer_request",
         "datatype_of",
         "fill_response",
+        "raw_bytes",
         "request_arrays",
         "response_arrays",
     ]

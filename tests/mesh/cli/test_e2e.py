@@ -184,6 +184,10 @@ def test_serve_demo_process(tmp_path: Path, idle_port: int) -> None:
     env = {
         **os.environ,
         "MM_SVC_GRPC_PORT": str(idle_port),
+        # free ports for REST, probes and metrics: others may run a mesh on this machine
+        "REST_PROXY_LISTEN_PORT": "0",
+        "MM_PROBE_PORT": "0",
+        "MM_METRICS": "prometheus:port=0",
         "MM_DATA_DIR": str(tmp_path / "data"),
         "ROOT_MODEL_DIR": str(tmp_path / "models"),
     }
