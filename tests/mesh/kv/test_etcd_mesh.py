@@ -3,6 +3,7 @@ land under etcd_connection's root_prefix."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -23,6 +24,17 @@ from tests.support.etcd import EtcdCluster
 from tests.support.models import digits
 
 Status = pb.ModelStatusInfo.ModelStatus
+
+
+async def start(env: dict[str, str]) -> MeshApp:
+    app = await start_mesh(Settings.from_env(env))
+    # Instances.start publishes this instance's record but learns of it from the watch
+    # only, a moment later: until then placement sees no instance at all
+    async with asyncio.timeout(5):
+        while True:
+            if app.settings.instance_id in app.instances.alive():
+                return app
+            await asyncio.sleep(0.01)
 
 
 async def predict(app: MeshApp, model_id: str) -> np.ndarray:
@@ -52,7 +64,7 @@ async def test_registration_survives_a_mesh_restart(
         "CONTAINER_MEM_REQ_BYTES": str(512 * 1024 * 1024),
         "MEM_BUFFER_BYTES": "0",
     }
-    app = await start_mesh(Settings.from_env(env))
+    app = await start(env)
     try:
         async with grpc.aio.insecure_channel(app.address) as channel:
             await mm_grpc.ModelMeshStub(channel).registerModel(
@@ -74,7 +86,7 @@ async def test_registration_survives_a_mesh_restart(
         await store.close()
     assert record is not None and json.loads(record.value)["mPath"] == "sklearn"
 
-    app = await start_mesh(Settings.from_env(env))
+    app = await start(env)
     try:
         async with grpc.aio.insecure_channel(app.address) as channel:
             status = await mm_grpc.ModelMeshStub(channel).getModelStatus(
