@@ -308,6 +308,9 @@ async def start_mesh(
             observer=observer,
         )
         vmodels = VModelService(registry=registry, models=models, loader=loader)
+        election = LeaderElection(
+            kv, layout, instance_id=settings.instance_id, ttl_s=settings.cluster.lease_ttl_s
+        )
         scaler = Scaler(
             registry=registry,
             instances=instances,
@@ -330,7 +333,7 @@ async def start_mesh(
         )
         pb_grpc.add_ModelMeshServicer_to_server(ModelMeshServicer(models, vmodels), server)
         admin_grpc.add_ModelMeshAdminServicer_to_server(
-            ModelMeshAdminServicer(models, vmodels), server
+            ModelMeshAdminServicer(models, vmodels, election), server
         )
         front = Frontends(settings, store=kv, probe_key=layout.registry_prefix)
         front.add_grpc_services(server)  # before the proxy, which claims every other method
@@ -363,9 +366,6 @@ async def start_mesh(
         owns_store,
         front=front,
         scaler=scaler,
-    )
-    election = LeaderElection(
-        kv, layout, instance_id=settings.instance_id, ttl_s=settings.cluster.lease_ttl_s
     )
     reaper = Reaper(
         registry=registry,

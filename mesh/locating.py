@@ -148,9 +148,9 @@ class Locator:
         if record is None:
             return None
         alive = self.instances.alive()
-        holders = set(record.instance_ids) | {self.instances.instance_id}
+        excluded = set(record.instance_ids) | {self.instances.instance_id}
         try:
-            step = self._new_copy(model_id, record, alive, holders, None)
+            step = self._new_copy(model_id, record, alive, excluded, None)
         except MeshError:
             return None
         self._spawn(self._load_on_peer(model_id, replace(step, why=f"{reason}; {step.why}")))

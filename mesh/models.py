@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 
 from ..protos import model_mesh_pb2 as pb
-from .errors import AlreadyExists, FailedPrecondition, InvalidArgument, LoadFailed, MeshError
+from .errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    LoadFailed,
+    MeshError,
+    ModelNotFound,
+)
 from .events import MeshObserver
 from .kv.keys import check_id
 from .loading import Loader, now_ms
@@ -159,6 +167,22 @@ class ModelService:
             with contextlib.suppress(TimeoutError):
                 # the peer's writes arrive through the watch; re-check now and then anyway
                 await asyncio.wait_for(self._record_changed.wait(), _SETTLE_POLL_S)
+
+    async def set_copies(
+        self, model_id: str, min_copies: int, max_copies: int
+    ) -> pb.ModelStatusInfo:
+        """Per-model bounds on copies: the leader keeps ``min_copies`` loaded, scaling
+        stops at ``max_copies`` and the janitor lets copies beyond it go (0: none)."""
+        if max_copies and min_copies > max_copies:
+            raise InvalidArgument(f"minCopies ({min_copies}) is more than maxCopies ({max_copies})")
+
+        def change(record: ModelRecord | None) -> ModelRecord:
+            if record is None:
+                raise ModelNotFound(model_id)
+            return replace(record, min_copies=min_copies, max_copies=max_copies)
+
+        await self.registry.models.update(model_id, change)
+        return self.status(model_id)
 
     async def delete_if_unreferenced(self, model_id: str) -> None:
         """Auto-delete: drop a model registered for a vmodel once no vmodel uses it."""

@@ -84,11 +84,12 @@ def place(
     model_type: str,
     exclude: Iterable[str] = (),
     failed: Iterable[str] = (),
+    holding: Iterable[str] = (),
     default_model_size: int,
     now: int,
 ) -> list[Verdict]:
     """Every instance with its verdict; the first, if ``chosen``, is where to load."""
-    excluded, failed_set = set(exclude), set(failed)
+    excluded, failed_set, holders = set(exclude), set(failed), set(holding)
     verdicts: list[Verdict] = []
     ranked: list[tuple[tuple[object, ...], str, bool]] = []
     for instance_id, record in instances.items():
@@ -97,6 +98,8 @@ def place(
         elif not eligible(model_type, record.labels):
             need = ", ".join(sorted(required_labels(model_type)))
             verdicts.append(Verdict(instance_id, False, f"does not serve type (needs {need})"))
+        elif instance_id in holders:
+            verdicts.append(Verdict(instance_id, False, "holds a copy already"))
         elif instance_id in failed_set:
             verdicts.append(Verdict(instance_id, False, "failed to load this model recently"))
         elif instance_id in excluded:

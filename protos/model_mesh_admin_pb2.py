@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import model_mesh_pb2 as model__mesh__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16model-mesh-admin.proto\x12\x05mmesh\x1a\x10model-mesh.proto\"F\n\x11ListModelsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x12\n\nstartAfter\x18\x03 \x01(\t\"\xc2\x01\n\x0cModelSummary\x12\x0f\n\x07modelId\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".mmesh.ModelStatusInfo.ModelStatus\x12\x11\n\tlocations\x18\x04 \x03(\t\x12\x14\n\x0clastUsedTime\x18\x05 \x01(\x04\x12\x13\n\x0bsizeInBytes\x18\x06 \x01(\x04\x12\x11\n\tvModelIds\x18\x07 \x03(\t\x12\x0e\n\x06\x65rrors\x18\x08 \x03(\t\"Q\n\x12ListModelsResponse\x12#\n\x06models\x18\x01 \x03(\x0b\x32\x13.mmesh.ModelSummary\x12\x16\n\x0enextStartAfter\x18\x02 \x01(\t\"G\n\x12ListVModelsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x12\n\nstartAfter\x18\x03 \x01(\t\"\x94\x01\n\rVModelSummary\x12\x10\n\x08vModelId\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x15\n\ractiveModelId\x18\x03 \x01(\t\x12\x15\n\rtargetModelId\x18\x04 \x01(\t\x12\x34\n\x06status\x18\x05 \x01(\x0e\x32$.mmesh.VModelStatusInfo.VModelStatus\"T\n\x13ListVModelsResponse\x12%\n\x07vModels\x18\x01 \x03(\x0b\x32\x14.mmesh.VModelSummary\x12\x16\n\x0enextStartAfter\x18\x02 \x01(\t2\x9d\x01\n\x0eModelMeshAdmin\x12\x43\n\nlistModels\x12\x18.mmesh.ListModelsRequest\x1a\x19.mmesh.ListModelsResponse\"\x00\x12\x46\n\x0blistVModels\x12\x19.mmesh.ListVModelsRequest\x1a\x1a.mmesh.ListVModelsResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16model-mesh-admin.proto\x12\x05mmesh\x1a\x10model-mesh.proto\"F\n\x11ListModelsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x12\n\nstartAfter\x18\x03 \x01(\t\"\xc2\x01\n\x0cModelSummary\x12\x0f\n\x07modelId\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x32\n\x06status\x18\x03 \x01(\x0e\x32\".mmesh.ModelStatusInfo.ModelStatus\x12\x11\n\tlocations\x18\x04 \x03(\t\x12\x14\n\x0clastUsedTime\x18\x05 \x01(\x04\x12\x13\n\x0bsizeInBytes\x18\x06 \x01(\x04\x12\x11\n\tvModelIds\x18\x07 \x03(\t\x12\x0e\n\x06\x65rrors\x18\x08 \x03(\t\"Q\n\x12ListModelsResponse\x12#\n\x06models\x18\x01 \x03(\x0b\x32\x13.mmesh.ModelSummary\x12\x16\n\x0enextStartAfter\x18\x02 \x01(\t\"G\n\x12ListVModelsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x12\n\nstartAfter\x18\x03 \x01(\t\"\x94\x01\n\rVModelSummary\x12\x10\n\x08vModelId\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x15\n\ractiveModelId\x18\x03 \x01(\t\x12\x15\n\rtargetModelId\x18\x04 \x01(\t\x12\x34\n\x06status\x18\x05 \x01(\x0e\x32$.mmesh.VModelStatusInfo.VModelStatus\"T\n\x13ListVModelsResponse\x12%\n\x07vModels\x18\x01 \x03(\x0b\x32\x14.mmesh.VModelSummary\x12\x16\n\x0enextStartAfter\x18\x02 \x01(\t\"\x16\n\x14ListInstancesRequest\"\xe2\x01\n\x0fInstanceSummary\x12\x12\n\ninstanceId\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x15\n\rcapacityBytes\x18\x03 \x01(\x04\x12\x11\n\tusedBytes\x18\x04 \x01(\x04\x12\x0f\n\x07lruTime\x18\x05 \x01(\x04\x12\x12\n\nmodelCount\x18\x06 \x01(\r\x12\x17\n\x0floadsInProgress\x18\x07 \x01(\r\x12\x14\n\x0cshuttingDown\x18\x08 \x01(\x08\x12\x0e\n\x06labels\x18\t \x03(\t\x12\x0c\n\x04zone\x18\n \x01(\t\x12\x0e\n\x06leader\x18\x0b \x01(\x08\"B\n\x15ListInstancesResponse\x12)\n\tinstances\x18\x01 \x03(\x0b\x32\x16.mmesh.InstanceSummary\"&\n\x13\x45xplainModelRequest\x12\x0f\n\x07modelId\x18\x01 \x01(\t\"\x8d\x01\n\x0f\x43opyExplanation\x12\x12\n\ninstanceId\x18\x01 \x01(\t\x12\x32\n\x06status\x18\x02 \x01(\x0e\x32\".mmesh.ModelStatusInfo.ModelStatus\x12\x0c\n\x04time\x18\x03 \x01(\x04\x12\x15\n\rplacedBecause\x18\x04 \x01(\t\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"M\n\x12PlacementCandidate\x12\x12\n\ninstanceId\x18\x01 \x01(\t\x12\x13\n\x0bwouldChoose\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xbe\x01\n\x14\x45xplainModelResponse\x12&\n\x06status\x18\x01 \x01(\x0b\x32\x16.mmesh.ModelStatusInfo\x12&\n\x06\x63opies\x18\x02 \x03(\x0b\x32\x16.mmesh.CopyExplanation\x12\x30\n\rnextPlacement\x18\x03 \x03(\x0b\x32\x19.mmesh.PlacementCandidate\x12\x11\n\tminCopies\x18\x04 \x01(\r\x12\x11\n\tmaxCopies\x18\x05 \x01(\r\"N\n\x15SetModelCopiesRequest\x12\x0f\n\x07modelId\x18\x01 \x01(\t\x12\x11\n\tminCopies\x18\x02 \x01(\r\x12\x11\n\tmaxCopies\x18\x03 \x01(\r2\x80\x03\n\x0eModelMeshAdmin\x12\x43\n\nlistModels\x12\x18.mmesh.ListModelsRequest\x1a\x19.mmesh.ListModelsResponse\"\x00\x12\x46\n\x0blistVModels\x12\x19.mmesh.ListVModelsRequest\x1a\x1a.mmesh.ListVModelsResponse\"\x00\x12L\n\rlistInstances\x12\x1b.mmesh.ListInstancesRequest\x1a\x1c.mmesh.ListInstancesResponse\"\x00\x12I\n\x0c\x65xplainModel\x12\x1a.mmesh.ExplainModelRequest\x1a\x1b.mmesh.ExplainModelResponse\"\x00\x12H\n\x0esetModelCopies\x12\x1c.mmesh.SetModelCopiesRequest\x1a\x16.mmesh.ModelStatusInfo\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VMODELSUMMARY']._serialized_end=625
   _globals['_LISTVMODELSRESPONSE']._serialized_start=627
   _globals['_LISTVMODELSRESPONSE']._serialized_end=711
-  _globals['_MODELMESHADMIN']._serialized_start=714
-  _globals['_MODELMESHADMIN']._serialized_end=871
+  _globals['_LISTINSTANCESREQUEST']._serialized_start=713
+  _globals['_LISTINSTANCESREQUEST']._serialized_end=735
+  _globals['_INSTANCESUMMARY']._serialized_start=738
+  _globals['_INSTANCESUMMARY']._serialized_end=964
+  _globals['_LISTINSTANCESRESPONSE']._serialized_start=966
+  _globals['_LISTINSTANCESRESPONSE']._serialized_end=1032
+  _globals['_EXPLAINMODELREQUEST']._serialized_start=1034
+  _globals['_EXPLAINMODELREQUEST']._serialized_end=1072
+  _globals['_COPYEXPLANATION']._serialized_start=1075
+  _globals['_COPYEXPLANATION']._serialized_end=1216
+  _globals['_PLACEMENTCANDIDATE']._serialized_start=1218
+  _globals['_PLACEMENTCANDIDATE']._serialized_end=1295
+  _globals['_EXPLAINMODELRESPONSE']._serialized_start=1298
+  _globals['_EXPLAINMODELRESPONSE']._serialized_end=1488
+  _globals['_SETMODELCOPIESREQUEST']._serialized_start=1490
+  _globals['_SETMODELCOPIESREQUEST']._serialized_end=1568
+  _globals['_MODELMESHADMIN']._serialized_start=1571
+  _globals['_MODELMESHADMIN']._serialized_end=1955
 # @@protoc_insertion_point(module_scope)

@@ -76,3 +76,93 @@ class ListVModelsResponse(_message.Message):
     vModels: _containers.RepeatedCompositeFieldContainer[VModelSummary]
     nextStartAfter: str
     def __init__(self, vModels: _Optional[_Iterable[_Union[VModelSummary, _Mapping]]] = ..., nextStartAfter: _Optional[str] = ...) -> None: ...
+
+class ListInstancesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InstanceSummary(_message.Message):
+    __slots__ = ("instanceId", "address", "capacityBytes", "usedBytes", "lruTime", "modelCount", "loadsInProgress", "shuttingDown", "labels", "zone", "leader")
+    INSTANCEID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CAPACITYBYTES_FIELD_NUMBER: _ClassVar[int]
+    USEDBYTES_FIELD_NUMBER: _ClassVar[int]
+    LRUTIME_FIELD_NUMBER: _ClassVar[int]
+    MODELCOUNT_FIELD_NUMBER: _ClassVar[int]
+    LOADSINPROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SHUTTINGDOWN_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    instanceId: str
+    address: str
+    capacityBytes: int
+    usedBytes: int
+    lruTime: int
+    modelCount: int
+    loadsInProgress: int
+    shuttingDown: bool
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    zone: str
+    leader: bool
+    def __init__(self, instanceId: _Optional[str] = ..., address: _Optional[str] = ..., capacityBytes: _Optional[int] = ..., usedBytes: _Optional[int] = ..., lruTime: _Optional[int] = ..., modelCount: _Optional[int] = ..., loadsInProgress: _Optional[int] = ..., shuttingDown: bool = ..., labels: _Optional[_Iterable[str]] = ..., zone: _Optional[str] = ..., leader: bool = ...) -> None: ...
+
+class ListInstancesResponse(_message.Message):
+    __slots__ = ("instances",)
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    instances: _containers.RepeatedCompositeFieldContainer[InstanceSummary]
+    def __init__(self, instances: _Optional[_Iterable[_Union[InstanceSummary, _Mapping]]] = ...) -> None: ...
+
+class ExplainModelRequest(_message.Message):
+    __slots__ = ("modelId",)
+    MODELID_FIELD_NUMBER: _ClassVar[int]
+    modelId: str
+    def __init__(self, modelId: _Optional[str] = ...) -> None: ...
+
+class CopyExplanation(_message.Message):
+    __slots__ = ("instanceId", "status", "time", "placedBecause", "error")
+    INSTANCEID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    PLACEDBECAUSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    instanceId: str
+    status: _model_mesh_pb2.ModelStatusInfo.ModelStatus
+    time: int
+    placedBecause: str
+    error: str
+    def __init__(self, instanceId: _Optional[str] = ..., status: _Optional[_Union[_model_mesh_pb2.ModelStatusInfo.ModelStatus, str]] = ..., time: _Optional[int] = ..., placedBecause: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class PlacementCandidate(_message.Message):
+    __slots__ = ("instanceId", "wouldChoose", "reason")
+    INSTANCEID_FIELD_NUMBER: _ClassVar[int]
+    WOULDCHOOSE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    instanceId: str
+    wouldChoose: bool
+    reason: str
+    def __init__(self, instanceId: _Optional[str] = ..., wouldChoose: bool = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ExplainModelResponse(_message.Message):
+    __slots__ = ("status", "copies", "nextPlacement", "minCopies", "maxCopies")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COPIES_FIELD_NUMBER: _ClassVar[int]
+    NEXTPLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    MINCOPIES_FIELD_NUMBER: _ClassVar[int]
+    MAXCOPIES_FIELD_NUMBER: _ClassVar[int]
+    status: _model_mesh_pb2.ModelStatusInfo
+    copies: _containers.RepeatedCompositeFieldContainer[CopyExplanation]
+    nextPlacement: _containers.RepeatedCompositeFieldContainer[PlacementCandidate]
+    minCopies: int
+    maxCopies: int
+    def __init__(self, status: _Optional[_Union[_model_mesh_pb2.ModelStatusInfo, _Mapping]] = ..., copies: _Optional[_Iterable[_Union[CopyExplanation, _Mapping]]] = ..., nextPlacement: _Optional[_Iterable[_Union[PlacementCandidate, _Mapping]]] = ..., minCopies: _Optional[int] = ..., maxCopies: _Optional[int] = ...) -> None: ...
+
+class SetModelCopiesRequest(_message.Message):
+    __slots__ = ("modelId", "minCopies", "maxCopies")
+    MODELID_FIELD_NUMBER: _ClassVar[int]
+    MINCOPIES_FIELD_NUMBER: _ClassVar[int]
+    MAXCOPIES_FIELD_NUMBER: _ClassVar[int]
+    modelId: str
+    minCopies: int
+    maxCopies: int
+    def __init__(self, modelId: _Optional[str] = ..., minCopies: _Optional[int] = ..., maxCopies: _Optional[int] = ...) -> None: ...

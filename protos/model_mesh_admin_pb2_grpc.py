@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from . import model_mesh_admin_pb2 as model__mesh__admin__pb2
+from . import model_mesh_pb2 as model__mesh__pb2
 
 GRPC_GENERATED_VERSION = '1.75.1'
 GRPC_VERSION = grpc.__version__
@@ -44,6 +45,21 @@ class ModelMeshAdminStub(object):
                 request_serializer=model__mesh__admin__pb2.ListVModelsRequest.SerializeToString,
                 response_deserializer=model__mesh__admin__pb2.ListVModelsResponse.FromString,
                 _registered_method=True)
+        self.listInstances = channel.unary_unary(
+                '/mmesh.ModelMeshAdmin/listInstances',
+                request_serializer=model__mesh__admin__pb2.ListInstancesRequest.SerializeToString,
+                response_deserializer=model__mesh__admin__pb2.ListInstancesResponse.FromString,
+                _registered_method=True)
+        self.explainModel = channel.unary_unary(
+                '/mmesh.ModelMeshAdmin/explainModel',
+                request_serializer=model__mesh__admin__pb2.ExplainModelRequest.SerializeToString,
+                response_deserializer=model__mesh__admin__pb2.ExplainModelResponse.FromString,
+                _registered_method=True)
+        self.setModelCopies = channel.unary_unary(
+                '/mmesh.ModelMeshAdmin/setModelCopies',
+                request_serializer=model__mesh__admin__pb2.SetModelCopiesRequest.SerializeToString,
+                response_deserializer=model__mesh__pb2.ModelStatusInfo.FromString,
+                _registered_method=True)
 
 
 class ModelMeshAdminServicer(object):
@@ -61,6 +77,27 @@ class ModelMeshAdminServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def listInstances(self, request, context):
+        """the mesh's instances as the answering instance sees them
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def explainModel(self, request, context):
+        """where a model's copies are, why they were placed there, where the next would go
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def setModelCopies(self, request, context):
+        """per-model minimum and maximum number of copies (0: no minimum / no cap)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelMeshAdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +110,21 @@ def add_ModelMeshAdminServicer_to_server(servicer, server):
                     servicer.listVModels,
                     request_deserializer=model__mesh__admin__pb2.ListVModelsRequest.FromString,
                     response_serializer=model__mesh__admin__pb2.ListVModelsResponse.SerializeToString,
+            ),
+            'listInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.listInstances,
+                    request_deserializer=model__mesh__admin__pb2.ListInstancesRequest.FromString,
+                    response_serializer=model__mesh__admin__pb2.ListInstancesResponse.SerializeToString,
+            ),
+            'explainModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.explainModel,
+                    request_deserializer=model__mesh__admin__pb2.ExplainModelRequest.FromString,
+                    response_serializer=model__mesh__admin__pb2.ExplainModelResponse.SerializeToString,
+            ),
+            'setModelCopies': grpc.unary_unary_rpc_method_handler(
+                    servicer.setModelCopies,
+                    request_deserializer=model__mesh__admin__pb2.SetModelCopiesRequest.FromString,
+                    response_serializer=model__mesh__pb2.ModelStatusInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +181,87 @@ class ModelMeshAdmin(object):
             '/mmesh.ModelMeshAdmin/listVModels',
             model__mesh__admin__pb2.ListVModelsRequest.SerializeToString,
             model__mesh__admin__pb2.ListVModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def listInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmesh.ModelMeshAdmin/listInstances',
+            model__mesh__admin__pb2.ListInstancesRequest.SerializeToString,
+            model__mesh__admin__pb2.ListInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def explainModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmesh.ModelMeshAdmin/explainModel',
+            model__mesh__admin__pb2.ExplainModelRequest.SerializeToString,
+            model__mesh__admin__pb2.ExplainModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def setModelCopies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mmesh.ModelMeshAdmin/setModelCopies',
+            model__mesh__admin__pb2.SetModelCopiesRequest.SerializeToString,
+            model__mesh__pb2.ModelStatusInfo.FromString,
             options,
             channel_credentials,
             insecure,

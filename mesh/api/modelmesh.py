@@ -8,9 +8,13 @@ from ...protos import model_mesh_admin_pb2 as admin_pb
 from ...protos import model_mesh_admin_pb2_grpc as admin_grpc
 from ...protos import model_mesh_pb2 as pb
 from ...protos import model_mesh_pb2_grpc as pb_grpc
+from ..errors import ModelNotFound
 from ..forwarding import hop_of
+from ..loading import now_ms
 from ..models import ModelService, valid_id
 from ..peers import LOAD_LOCAL_ONLY
+from ..placement import place
+from ..tasks.leader import LeaderElection
 from ..vmodels import VModelService
 from .errors import grpc_errors
 
@@ -90,10 +94,80 @@ def _page(ids: list[str], prefix: str, start_after: str, limit: int) -> tuple[li
 
 
 class ModelMeshAdminServicer(admin_grpc.ModelMeshAdminServicer):
-    def __init__(self, models: ModelService, vmodels: VModelService) -> None:
+    def __init__(
+        self, models: ModelService, vmodels: VModelService, election: LeaderElection
+    ) -> None:
         self.models = models
         self.vmodels = vmodels
+        self.election = election
         self.observer = models.observer
+
+    @grpc_errors
+    async def listInstances(
+        self, request: admin_pb.ListInstancesRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb.ListInstancesResponse:
+        leader = await self.election.leader_id()
+        reply = admin_pb.ListInstancesResponse()
+        for instance_id, record in sorted(self.models.locator.instances.alive().items()):
+            reply.instances.add(
+                instanceId=instance_id,
+                address=record.address,
+                capacityBytes=record.capacity,
+                usedBytes=record.used,
+                lruTime=record.lru_time,
+                modelCount=record.model_count,
+                loadsInProgress=record.loads_in_progress,
+                shuttingDown=record.shutting_down,
+                labels=list(record.labels),
+                zone=record.zone,
+                leader=instance_id == leader,
+            )
+        return reply
+
+    @grpc_errors
+    async def explainModel(
+        self, request: admin_pb.ExplainModelRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb.ExplainModelResponse:
+        model_id = valid_id(request.modelId, "modelId")
+        record = self.models.registry.models.get(model_id)
+        if record is None:
+            raise ModelNotFound(model_id)
+        status = self.models.status(model_id)
+        reply = admin_pb.ExplainModelResponse(
+            status=status, minCopies=record.min_copies, maxCopies=record.max_copies
+        )
+        for copy in status.modelCopyInfos:
+            reply.copies.add(
+                instanceId=copy.location,
+                status=copy.copyStatus,
+                time=copy.time,
+                placedBecause=record.placed.get(copy.location, ""),
+                error=record.failures.get(copy.location, "")
+                if copy.copyStatus == pb.ModelStatusInfo.LOADING_FAILED
+                else "",
+            )
+        locator = self.models.locator
+        verdicts = place(
+            locator.instances.alive(),
+            model_type=record.type,
+            holding=record.instance_ids,
+            failed=record.recent_failures(now_ms(), locator.failure_expiry_ms),
+            default_model_size=locator.default_model_size,
+            now=now_ms(),
+        )
+        for verdict in verdicts:
+            reply.nextPlacement.add(
+                instanceId=verdict.instance_id, wouldChoose=verdict.chosen, reason=verdict.reason
+            )
+        return reply
+
+    @grpc_errors
+    async def setModelCopies(
+        self, request: admin_pb.SetModelCopiesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelStatusInfo:
+        return await self.models.set_copies(
+            valid_id(request.modelId, "modelId"), request.minCopies, request.maxCopies
+        )
 
     @grpc_errors
     async def listModels(

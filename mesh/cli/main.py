@@ -152,9 +152,21 @@ def _add_model_commands(
     cmd.add_argument("model_id", metavar="MODEL_ID")
     cmd.set_defaults(handler=_client(models.unregister))
 
-    cmd = commands.add_parser("status", parents=[client], help="a model's status and copies")
-    cmd.add_argument("model_id", metavar="MODEL_ID")
+    cmd = commands.add_parser(
+        "status",
+        parents=[client],
+        help="the instances, or a model's status, copies and placement",
+    )
+    cmd.add_argument("model_id", metavar="MODEL_ID", nargs="?")
     cmd.set_defaults(handler=_client(models.status))
+
+    cmd = commands.add_parser(
+        "copies", parents=[client], help="set a model's minimum and maximum number of copies"
+    )
+    cmd.add_argument("model_id", metavar="MODEL_ID")
+    cmd.add_argument("--min", type=int, default=0, help="copies kept loaded (default 0)")
+    cmd.add_argument("--max", type=int, default=0, help="most copies (default 0: no cap)")
+    cmd.set_defaults(handler=_client(models.copies))
 
     cmd = commands.add_parser(
         "ensure-loaded", parents=[client, wait], help="load a model if no copy is loaded"

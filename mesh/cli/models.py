@@ -1,8 +1,10 @@
-"""Commands about concrete models: register, unregister, status, ensure-loaded, list."""
+"""Commands about concrete models and instances: register, unregister, status, ensure-loaded,
+copies, list."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,11 +43,69 @@ def unregister(args: argparse.Namespace, conn: Connection) -> int:
 
 
 def status(args: argparse.Namespace, conn: Connection) -> int:
+    """``status``: the instance table; ``status MODEL_ID``: the model's copies, why they are
+    where they are, and where the next copy would go."""
+    if args.model_id is None:
+        return _instances(args, conn)
     info = conn.mesh().getModelStatus(
         mm.GetStatusRequest(modelId=args.model_id), timeout=conn.call_timeout
     )
+    if info.status == Status.NOT_FOUND:
+        _show(args, info)
+        return EXIT_FAILED
+    explained = conn.admin().explainModel(
+        admin.ExplainModelRequest(modelId=args.model_id), timeout=conn.call_timeout
+    )
+    if args.json:
+        output.print_json({"modelId": args.model_id, **output.message_dict(explained)})
+        return EXIT_OK
+    lines = output.model_status_lines(args.model_id, explained.status)
+    for copy in explained.copies:
+        why = copy.placedBecause or copy.error
+        if why:
+            lines.append(f"  {copy.instanceId}: {why}")
+    if explained.minCopies or explained.maxCopies:
+        lines.append(
+            f"copies: at least {explained.minCopies}, at most {explained.maxCopies or 'any'}"
+        )
+    lines.append("a new copy would go to:")
+    lines.extend(f"  {c.instanceId}: {c.reason}" for c in explained.nextPlacement)
+    output.print_lines(lines)
+    return EXIT_OK
+
+
+def _instances(args: argparse.Namespace, conn: Connection) -> int:
+    reply = conn.admin().listInstances(admin.ListInstancesRequest(), timeout=conn.call_timeout)
+    if args.json:
+        output.print_json([output.message_dict(i) for i in reply.instances])
+        return EXIT_OK
+    headers = ("INSTANCE", "ADDRESS", "CAPACITY", "USED", "LRU AGE", "MODELS", "LOADING", "STATE")
+    now = time.time() * 1000
+    rows = [
+        (
+            i.instanceId,
+            i.address,
+            output.format_bytes(i.capacityBytes),
+            output.format_bytes(i.usedBytes),
+            f"{(now - i.lruTime) / 1000:.0f}s" if i.lruTime else "-",
+            str(i.modelCount),
+            str(i.loadsInProgress),
+            ("leaving" if i.shuttingDown else "serving") + (", leader" if i.leader else ""),
+        )
+        for i in reply.instances
+    ]
+    output.print_lines(output.table(headers, rows))
+    return EXIT_OK
+
+
+def copies(args: argparse.Namespace, conn: Connection) -> int:
+    """``copies MODEL_ID --min N --max M``: bounds on a model's copies."""
+    info = conn.admin().setModelCopies(
+        admin.SetModelCopiesRequest(modelId=args.model_id, minCopies=args.min, maxCopies=args.max),
+        timeout=conn.call_timeout,
+    )
     _show(args, info)
-    return EXIT_FAILED if info.status == Status.NOT_FOUND else EXIT_OK
+    return EXIT_OK
 
 
 def ensure_loaded(args: argparse.Namespace, conn: Connection) -> int:

@@ -28,6 +28,11 @@ class LeaderElection:
         self._lease: int | None = None
         self.is_leader = False
 
+    async def leader_id(self) -> str | None:
+        """The instance leading now, as the store says."""
+        current = await self._store.get(self._key)
+        return current.value.decode() if current is not None else None
+
     async def run(self) -> None:
         try:
             while True:

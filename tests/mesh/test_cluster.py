@@ -245,3 +245,30 @@ async def test_hot_models_get_more_copies(cluster: StartCluster, clients) -> Non
     assert scaler is not None
     scaler.check()
     await _eventually(lambda: len(_holders(apps[0], "hot")) == 2)
+
+
+async def test_status_explains_instances_copies_and_placement(
+    cluster: StartCluster, clients, capsys
+) -> None:
+    from modelmesh.mesh.cli.main import main
+
+    apps = await cluster(2)
+    c = clients(apps[0])
+    await _register(c, "m")
+    await c.v2.ModelInfer(_infer("m"))
+    (holder,) = _holders(apps[0], "m")
+    address = ["--address", apps[0].address]
+    assert await asyncio.to_thread(main, ["copies", "m", "--min", "2", "--max", "3", *address]) == 0
+    assert await asyncio.to_thread(main, ["status", *address]) == 0
+    table = capsys.readouterr().out
+    assert "INSTANCE" in table and all(a.settings.instance_id in table for a in apps)
+    assert "leader" in table
+    assert await asyncio.to_thread(main, ["status", "m", *address]) == 0
+    explained = capsys.readouterr().out
+    assert f"{holder}: chosen:" in explained  # why the copy is where it is
+    assert "at least 2, at most 3" in explained
+    assert "holds a copy already" in explained and "a new copy would go to:" in explained
+    record = apps[0].registry.models.get("m")
+    assert record is not None and (record.min_copies, record.max_copies) == (2, 3)
+    assert await asyncio.to_thread(main, ["copies", "m", "--min", "3", "--max", "2", *address]) == 1
+    assert "INVALID_ARGUMENT" in capsys.readouterr().err
