@@ -57,7 +57,8 @@ def status(args: argparse.Namespace, conn: Connection) -> int:
         admin.ExplainModelRequest(modelId=args.model_id), timeout=conn.call_timeout
     )
     if args.json:
-        output.print_json({"modelId": args.model_id, **output.message_dict(explained)})
+        details = output.message_dict(explained)
+        output.print_json({"modelId": args.model_id, **details.pop("status", {}), **details})
         return EXIT_OK
     lines = output.model_status_lines(args.model_id, explained.status)
     for copy in explained.copies:

@@ -87,7 +87,7 @@ def test_describe_rpc_error(code: grpc.StatusCode, details: str, line: str) -> N
         [],
         ["frobnicate"],
         ["vmodel"],
-        ["status"],
+        ["copies"],
         ["register", "m"],
         ["status", "m", "--timeout", "0"],
         ["status", "m", "--timeout", "soon"],
