@@ -179,11 +179,6 @@ class WorkQueue:
         finally:
             self._running.pop(key, None)
 
-    async def idle(self) -> None:
-        """Wait until no pass runs (timers may still be pending)."""
-        while self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
-
     async def close(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
