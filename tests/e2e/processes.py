@@ -149,7 +149,7 @@ class MeshCluster:
     env: Mapping[str, str] = field(default_factory=dict)
     instances: list[MeshProcess] = field(default_factory=list)
 
-    def _new(self) -> MeshProcess:
+    def _new(self, env: Mapping[str, str]) -> MeshProcess:
         index = len(self.instances)
         name = f"mesh-{index}"
         grpc_port, rest_port, probe_port, metrics_port = free_ports(4)
@@ -164,14 +164,18 @@ class MeshCluster:
             "ROOT_MODEL_DIR": str(self.models_root),
             "PYTHONUNBUFFERED": "1",
             **self.env,
+            **env,
         }
         process = MeshProcess(name, grpc_port, env, self.directory / f"{name}.log")
         self.instances.append(process)
         return process
 
-    async def start(self, count: int = 1) -> list[MeshProcess]:
-        """Start ``count`` instances at once and wait until every one serves."""
-        started = [self._new() for _ in range(count)]
+    async def start(
+        self, count: int = 1, env: Mapping[str, str] | None = None
+    ) -> list[MeshProcess]:
+        """Start ``count`` instances at once (``env``: added to theirs) and wait until every
+        one serves."""
+        started = [self._new(env or {}) for _ in range(count)]
         for process in started:
             process.start()
         await asyncio.gather(*(p.wait_serving() for p in started))
