@@ -39,6 +39,8 @@ protos: $(STAMP)
 ## bench: side-by-side benchmarks; results in bench/results/*.json
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/cluster.py
+	$(BIN)/python bench/scale.py
 
 ## image: build the container image with docker or podman (hack/image/build.sh)
 image: $(STAMP)
