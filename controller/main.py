@@ -32,6 +32,7 @@ from .kube import (
     KubeError,
     connect,
 )
+from .leader import LeaderElector
 from .settings import ENABLED_NAMESPACE_LABEL, ControllerSettings
 from .watching import Cache, Key, WorkQueue, watch_kind
 
@@ -155,17 +156,54 @@ async def _poll_namespaces(controller: Controller) -> None:
         await _read_namespaces(controller)
 
 
+class LeadershipLost(Exception):
+    """Another replica took the Lease: this one stopped acting and must restart."""
+
+
 async def run_forever(settings: ControllerSettings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    controller = await start_controller(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    elector = None
+    if settings.leader_elect:
+        elector = LeaderElector(
+            await connect(settings.kubeconfig),
+            namespace=settings.namespace,
+            identity=settings.identity,
+        )
+        if not await _until_stopped(elector.acquire(), stop):
+            await elector.close()
+            return
+    controller = await start_controller(settings)
+    lost = False
     try:
-        await stop.wait()
+        lost = not await _until_stopped(elector.hold(), stop) if elector else False
+        if not lost:
+            await stop.wait()
     finally:
         log.info("stopping")
         await controller.stop()
+        if elector is not None:
+            if not lost:
+                with contextlib.suppress(Exception):
+                    await elector.release()
+            await elector.close()
+    if lost:
+        raise LeadershipLost(f"lost the lease to another replica; {settings.identity} stopped")
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``work`` until it ends (True) or ``stop`` is set first (False)."""
+    task = asyncio.create_task(work)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, stopped):
+        pending.cancel()
+    await asyncio.gather(task, stopped, return_exceptions=True)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+    return not stop.is_set()

@@ -14,6 +14,9 @@
 - ``RESYNC_PERIOD_SECONDS`` (120): full relist period, the longest a missed event waits.
 - ``MM_CALL_TIMEOUT_MS`` (10000): deadline of each ModelMesh call.
 - ``RECONCILE_WORKERS`` (8): objects reconciled at once.
+- ``LEADER_ELECT`` (``false``): take the Lease ``modelmesh-controller-leader-lock`` in
+  ``NAMESPACE`` before acting, so that only one of several replicas writes; ``POD_NAME``
+  is the identity in it (default: host name and process id).
 - ``KUBECONFIG``: the kubeconfig file; unset, in-cluster credentials, else
   ``~/.kube/config``.
 
@@ -24,6 +27,8 @@ its ConfigMap). A bad value raises ``SettingsError`` naming the variable.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +58,8 @@ class ControllerSettings:
     call_timeout_s: float = 10.0
     workers: int = 8
     kubeconfig: str | None = None
+    leader_elect: bool = False
+    identity: str = ""
 
     def endpoints(self, namespace: str) -> Endpoints:
         """The URLs clients of ``namespace`` use, as the status reports them."""
@@ -86,4 +93,6 @@ class ControllerSettings:
             call_timeout_s=_int(env, "MM_CALL_TIMEOUT_MS", 10_000, minimum=1) / 1000,
             workers=_int(env, "RECONCILE_WORKERS", 8, minimum=1),
             kubeconfig=env.get("KUBECONFIG", "").strip() or None,
+            leader_elect=_bool(env, "LEADER_ELECT", False),
+            identity=env.get("POD_NAME", "").strip() or f"{socket.gethostname()}-{os.getpid()}",
         )

@@ -275,14 +275,17 @@ def _runtime(args: argparse.Namespace) -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
-    from modelmesh.controller.main import run_forever
+    from modelmesh.controller.main import LeadershipLost, run_forever
     from modelmesh.controller.settings import ControllerSettings
 
     try:
         settings = ControllerSettings.from_env(os.environ)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    asyncio.run(run_forever(settings))
+    try:
+        asyncio.run(run_forever(settings))
+    except LeadershipLost as exc:  # another replica leads now: exit, to be restarted
+        raise CommandError(str(exc)) from None
     return EXIT_OK
 
 
