@@ -29,7 +29,6 @@ from .kube import (
     SERVING_RUNTIMES,
     Kind,
     Kube,
-    KubeError,
     connect,
 )
 from .leader import LeaderElector
@@ -140,7 +139,7 @@ async def start_controller(settings: ControllerSettings) -> Controller:
 async def _read_namespaces(controller: Controller) -> None:
     try:
         enabled = await controller.kube.namespaces(ENABLED_NAMESPACE_LABEL)
-    except KubeError as exc:
+    except Exception as exc:  # RBAC, network: keep serving the namespaces known so far
         log.warning("cannot list namespaces, keeping %s: %s", sorted(controller.enabled), exc)
         return
     added = enabled - controller.enabled

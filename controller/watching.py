@@ -120,12 +120,21 @@ async def watch_kind(
                 async with asyncio.timeout(resync_s):
                     stream = kube.watch(kind, namespace, since=version, timeout_s=int(resync_s))
                     async for event, obj in stream:
+                        if event not in ("ADDED", "MODIFIED", "DELETED"):
+                            continue  # BOOKMARK: nothing changed
                         key = key_of(kind, obj)
                         changed = cache.put(key, None if event == "DELETED" else obj)
                         if changed:
                             on_change([key])
-        except (KubeError, aiohttp.ClientError, ValueError) as exc:
-            log.warning("watching %s failed, listing again in %.0f s: %s", kind, RETRY_S, exc)
+        except Exception as exc:  # a watcher never dies: log, wait, list again
+            expected = isinstance(exc, (KubeError, aiohttp.ClientError, OSError, TimeoutError))
+            log.warning(
+                "watching %s failed, listing again in %.0f s: %s",
+                kind,
+                RETRY_S,
+                exc,
+                exc_info=not expected,
+            )
             if listed is not None:
                 listed.set()
             await asyncio.sleep(RETRY_S)
