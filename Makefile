@@ -46,9 +46,9 @@ bench: $(STAMP)
 image: $(STAMP)
 	hack/image/build.sh
 
-## e2e: the kind end-to-end scenario (skips, saying why, without kind and docker)
+## e2e: the image and kind end-to-end tests (each skips, saying why, without docker or kind)
 e2e: $(STAMP) $(HELM)
-	$(BIN)/pytest e2e/kind -rs
+	$(BIN)/pytest e2e -rs
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
