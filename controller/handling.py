@@ -17,7 +17,7 @@ from typing import Any
 
 from ..protos import model_mesh_pb2 as pb
 from . import status as st
-from .apply import MeshCallError, MeshClients, MeshUnreachable, OwnerConflict
+from .apply import MeshCallError, MeshClients, MeshUnreachable
 from .kube import (
     CLUSTER_SERVING_RUNTIMES,
     INFERENCE_SERVICES,
@@ -109,20 +109,16 @@ class Handler:
                 "%s %s/%s changed meanwhile, looking again: %s", kind.kind, namespace, name, exc
             )
             return POLL_CONFLICT_S
-        except MeshUnreachable as exc:
+        except MeshCallError as exc:
             if isinstance(wanted, Remove):
                 log.warning("cannot unregister %s/%s yet: %s", namespace, name, exc)
                 return POLL_UNAVAILABLE_S
-            actual = pb.VModelStatusInfo()
-            failure = st.Failure(st.RUNTIME_UNHEALTHY, str(exc))
-        except OwnerConflict as exc:
-            actual = pb.VModelStatusInfo()
-            failure = st.Failure(st.INVALID_PREDICTOR_SPEC, str(exc))
-        except MeshCallError as exc:
             log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
             actual = pb.VModelStatusInfo()
-            failure = st.Failure(st.INVALID_PREDICTOR_SPEC, str(exc))
+            reason = st.RUNTIME_UNHEALTHY if isinstance(exc, MeshUnreachable) else None
+            failure = st.Failure(reason or st.INVALID_PREDICTOR_SPEC, str(exc))
         if isinstance(wanted, Remove) or obj is None:
+            self._loads.pop(key, None)
             return None
         state = await self._report(kind, obj, actual, failure)
         if state.waiting_for_runtime:

@@ -4,6 +4,7 @@ restarts, deletions while the controller is away, resources that are not ours.""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from modelmesh.controller.handling import FINALIZER
 from modelmesh.controller.kube import (
     CLUSTER_SERVING_RUNTIMES,
     INFERENCE_SERVICES,
+    PREDICTORS,
     SERVING_RUNTIMES,
 )
 from modelmesh.protos import model_mesh_pb2 as pb
@@ -176,3 +178,48 @@ async def test_inference_service_of_another_deployment_mode_is_left_alone(
         pb.GetVModelStatusRequest(vModelId="serverless")
     )
     assert status.status == pb.VModelStatusInfo.VModelStatus.NOT_FOUND
+
+
+async def test_unreachable_mesh_is_runtime_unhealthy_then_recovers(
+    api: Api, controller: StartController, start: StartMesh, mesh_models: Path
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    await api.apply(SERVING_RUNTIMES, sklearn_runtime())
+    waiting = await controller(f"127.0.0.1:{closed}", MM_CALL_TIMEOUT_MS="500")
+    await api.apply(INFERENCE_SERVICES, inference_service("m", f"file://{mesh_models}/sklearn"))
+    down = await api.wait_for(
+        INFERENCE_SERVICES, "m", lambda o: _failure(o).get("reason") == "RuntimeUnhealthy"
+    )
+    assert not is_ready(down) and f"127.0.0.1:{closed}" in _failure(down)["message"]
+    await waiting.stop()
+    mesh = await start()
+    await controller(mesh.address)
+    await api.wait_for(INFERENCE_SERVICES, "m", _loaded)
+
+
+async def test_same_name_from_another_source_is_refused(
+    api: Api, controller: StartController, start: StartMesh, mesh_models: Path
+) -> None:
+    mesh = await start()
+    await api.apply(SERVING_RUNTIMES, sklearn_runtime())
+    await controller(mesh.address)
+    await api.apply(INFERENCE_SERVICES, inference_service("twin", f"file://{mesh_models}/sklearn"))
+    await api.wait_for(INFERENCE_SERVICES, "twin", _loaded)
+    predictor = {
+        "metadata": {"name": "twin"},
+        "spec": {"modelType": {"name": "sklearn"}, "path": "sklearn"},
+    }
+    await api.apply(PREDICTORS, predictor)
+    refused = await api.wait_for(
+        PREDICTORS,
+        "twin",
+        lambda o: (
+            ((o or {}).get("status") or {}).get("lastFailureInfo", {}).get("reason")
+            == "InvalidPredictorSpec"
+        ),
+    )
+    assert "different source" in refused["status"]["lastFailureInfo"]["message"]
+    assert refused["status"]["available"] is False
+    assert _loaded(await api.get(INFERENCE_SERVICES, "twin"))  # the first owner keeps it
