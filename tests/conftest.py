@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.models import write_lightgbm, write_onnx, write_sklearn, write_xgboost
+from tests.support.storage import S3Server, moto_s3
 
 _WRITERS: dict[str, Callable[[Path], Path]] = {
     "sklearn": write_sklearn,
@@ -15,6 +16,13 @@ _WRITERS: dict[str, Callable[[Path], Path]] = {
     "lightgbm": write_lightgbm,
     "onnx": write_onnx,
 }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 on loopback, requiring signed requests; tests make their own buckets."""
+    with moto_s3() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,179 @@
+"""Real storage servers for tests, all on 127.0.0.1: moto's S3, an HTTP file server, and
+a server that accepts connections and never answers (for timeouts).
+
+moto runs in this process (``ThreadedMotoServer``) with IAM authentication switched on, so
+requests must carry a valid Signature Version 4 from a key it issued: wrong credentials
+fail as they would against real S3. Its state is process-wide; tests use their own buckets.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=REGION,
+        )
+
+    def new_bucket(self) -> str:
+        name = f"models-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def upload(self, bucket: str, key: str, path: Path) -> None:
+        self.client().put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+    def entry(self, bucket: str | None = None, **fields: str) -> dict[str, str]:
+        """A storage-config entry for this server (fields override)."""
+        entry = {
+            "type": "s3",
+            "access_key_id": self.access_key,
+            "secret_access_key": self.secret_key,
+            "endpoint_url": self.endpoint,
+            "region": REGION,
+        }
+        if bucket:
+            entry["bucket"] = bucket
+        return {**entry, **fields}
+
+
+@contextmanager
+def moto_s3() -> Iterator[S3Server]:
+    """moto's S3 on a free loopback port, with an IAM user allowed everything."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+            region_name=REGION,
+        )
+        iam.create_user(UserName="puller")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName="puller", PolicyName="all", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="puller")["AccessKey"]
+        # from now on every request must be signed with a key moto knows
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        ActionAuthenticatorMixin.request_count = 0
+        yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+    finally:
+        server.stop()
+
+
+def write_storage_config(directory: Path, key: str, entry: dict[str, Any]) -> Path:
+    """Write one storage-config key as a mounted Secret holds it: a file named by the key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / key
+    path.write_text(json.dumps(entry))
+    return path
+
+
+@dataclass
+class FileServer:
+    """An HTTP server over a directory; records each request's path and headers."""
+
+    url: str
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # request path -> Location: answered with a 302 redirect instead of a file
+    redirects: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def file_server(directory: Path) -> Iterator[FileServer]:
+    served = FileServer(url="")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.requests.append((self.path, dict(self.headers.items())))
+            target = served.redirects.get(self.path)
+            if target:
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory))
+    )
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    served.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def stalling_server() -> Iterator[str]:
+    """``http://127.0.0.1:port`` of a socket that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in accepted:
+            connection.close()
+        listener.close()
