@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,16 @@ def validate_builtin(obj: dict[str, Any], version: str) -> None:
         raise AssertionError(f"{obj['kind']}/{obj['metadata']['name']} at {where}: {error.message}")
 
 
+def validate_all(objects: Iterable[dict[str, Any]], version: str = KUBE_VERSIONS[0]) -> None:
+    """Built-in kinds against Kubernetes' schemas, ours against our CRDs."""
+    for obj in objects:
+        assert obj["metadata"]["name"], obj
+        if (obj["apiVersion"], obj["kind"]) in CRD_SCHEMAS:
+            validate_custom(obj)
+        elif obj["kind"] not in FOREIGN_KINDS:
+            validate_builtin(obj, version)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario_lints(scenario: str) -> None:
     done = helm("lint", str(CHART), "--strict", "-f", str(CHART / "ci" / scenario))
@@ -110,18 +121,11 @@ def test_scenario_lints(scenario: str) -> None:
 def test_scenario_objects_are_valid(scenario: str) -> None:
     rendered = render(scenario)
     assert rendered.all("Deployment"), "a scenario without a runtime Deployment"
-    for obj in rendered:
-        assert obj["metadata"]["name"], obj
-        if (obj["apiVersion"], obj["kind"]) in CRD_SCHEMAS:
-            validate_custom(obj)
-        elif obj["kind"] not in FOREIGN_KINDS:
-            validate_builtin(obj, KUBE_VERSIONS[0])
+    validate_all(rendered)
 
 
 def test_default_objects_are_valid_on_a_recent_kubernetes() -> None:
-    for obj in render("default-values.yaml"):
-        if (obj["apiVersion"], obj["kind"]) not in CRD_SCHEMAS:
-            validate_builtin(obj, KUBE_VERSIONS[1])
+    validate_all(render("default-values.yaml"), KUBE_VERSIONS[1])
 
 
 def test_validation_catches_a_bad_object() -> None:
@@ -227,3 +231,22 @@ def test_scenarios_cover_the_supported_shapes() -> None:
     }
     assert expected <= set(SCENARIOS)
     assert all(Path(CHART / "ci" / s).read_text().startswith("#") for s in SCENARIOS)
+
+
+def test_argocd_application_renders_the_chart(tmp_path: Path) -> None:
+    app = yaml.safe_load((REPO / "docs" / "argocd" / "application.yaml").read_text())
+    source = app["spec"]["source"]
+    assert (REPO / source["path"]).resolve() == CHART
+    assert source["helm"]["releaseName"] and app["spec"]["destination"]["namespace"]
+    values = tmp_path / "argocd-values.yaml"
+    values.write_text(yaml.safe_dump(source["helm"]["valuesObject"]))
+    rendered = render(str(values))
+    assert rendered.one("StatefulSet", "mm-modelmesh-etcd")["spec"]["replicas"] == 3
+    validate_all(rendered)
+
+
+def test_kind_e2e_values_and_manifests_are_valid() -> None:
+    """What the kind test installs, checked here where no cluster runs."""
+    validate_all(render(str(REPO / "e2e" / "kind" / "values-e2e.yaml")))
+    for obj in yaml.safe_load_all((REPO / "e2e" / "kind" / "manifests" / "minio.yaml").read_text()):
+        validate_builtin(obj, KUBE_VERSIONS[0])
