@@ -101,7 +101,7 @@ def test_controller_talks_to_the_mesh_service() -> None:
     assert env["REST_PROXY_PORT"] == "8008"
 
 
-def test_two_controllers_get_a_disruption_budget_and_none_can_be_turned_off() -> None:
+def test_controller_budget_and_switches() -> None:
     assert "mm-modelmesh-controller" in render("etcd-ha-values.yaml").names("PodDisruptionBudget")
     assert "mm-modelmesh-controller" not in render().names("PodDisruptionBudget")
     rendered = render("no-controller-values.yaml")
