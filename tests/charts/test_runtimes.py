@@ -130,9 +130,11 @@ def test_mesh_reads_etcd_storage_and_its_identity() -> None:
     assert volumes["etcd-connection"]["secret"]["items"] == [
         {"key": "etcd_connection", "path": "etcd_connection"}
     ]
-    # the read-only root needs writable scratch space where the process writes
-    assert {mounts["tmp"]["mountPath"], mounts["models"]["mountPath"]} == {"/tmp", "/models"}
+    # the read-only root needs writable space wherever the process writes
+    writable = {mounts[name]["mountPath"] for name in ("tmp", "models", "model-cache")}
+    assert writable == {"/tmp", "/models", "/model-cache"}
     assert env["MM_DATA_DIR"].startswith("/tmp/") and env["ROOT_MODEL_DIR"] == "/models"
+    assert env["MM_MODEL_CACHE_DIR"] == "/model-cache"  # pulled models, apart from local ones
 
 
 def test_builtin_capacity_comes_from_the_memory_request() -> None:
@@ -146,8 +148,8 @@ def test_builtin_capacity_comes_from_the_memory_request() -> None:
     assert env["LOADING_CONCURRENCY"] == "4"
     assert env["LOADTIME_TIMEOUT"] == "120000"
     assert mesh["resources"]["requests"]["memory"] == "2Gi"
-    models = next(v for v in pod_spec(deployment)["volumes"] if v["name"] == "models")
-    assert models["emptyDir"] == {"sizeLimit": "10Gi"}
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    assert volumes["model-cache"]["emptyDir"] == {"sizeLimit": "10Gi"}
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert labels["team"] == "ml"
     assert pod_spec(deployment)["nodeSelector"] == {"kubernetes.io/os": "linux"}

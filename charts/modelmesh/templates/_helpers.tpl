@@ -268,6 +268,8 @@ etcd_connection
 {{- if eq (default "builtin" $rt.type) "builtin" }}
 - name: MM_RUNTIME
   value: builtin
+- name: MM_MODEL_CACHE_DIR
+  value: /model-cache
 {{ include "modelmesh.runtime.capacityEnv" (dict "runtime" $rt "container" "mesh") }}
 {{- else }}
 - name: MM_RUNTIME
@@ -420,6 +422,10 @@ containers:
         mountPath: /tmp
       - name: models
         mountPath: /models
+      {{- if $builtin }}
+      - name: model-cache
+        mountPath: /model-cache
+      {{- end }}
       - name: storage-config
         mountPath: /etc/modelmesh/storage
         readOnly: true
@@ -518,6 +524,14 @@ volumes:
       sizeLimit: {{ . }}
       {{- else }} {}
       {{- end }}
+  {{- if $builtin }}
+  - name: model-cache
+    emptyDir:
+      {{- with $rt.modelsDirSizeLimit }}
+      sizeLimit: {{ . }}
+      {{- else }} {}
+      {{- end }}
+  {{- end }}
   - name: storage-config
     secret:
       secretName: {{ include "modelmesh.storage.secretName" $root }}
