@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..mesh.settings import SettingsError, _bool, _int
+from ..mesh.settings import SettingsError, env_bool, env_int
 from .status import Endpoints
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -78,21 +78,21 @@ class ControllerSettings:
             except OSError:
                 namespace = ""
         service = env.get("INFERENCE_SERVICE_NAME", "").strip() or "modelmesh-serving"
-        port = _int(env, "INFERENCE_SERVICE_PORT", 8033, minimum=1)
+        port = env_int(env, "INFERENCE_SERVICE_PORT", 8033, minimum=1)
         endpoint = env.get("MM_ENDPOINT", "").strip() or f"{service}.{{namespace}}:{port}"
         return cls(
             namespace=namespace or DEFAULT_NAMESPACE,
-            namespace_scope=_bool(env, "NAMESPACE_SCOPE", False),
+            namespace_scope=env_bool(env, "NAMESPACE_SCOPE", False),
             mesh_endpoint=endpoint,
             service_name=service,
             service_port=port,
-            rest_enabled=_bool(env, "REST_PROXY_ENABLED", True),
-            rest_port=_int(env, "REST_PROXY_PORT", 8008, minimum=1),
-            watch_isvcs=_bool(env, "ENABLE_ISVC_WATCH", True),
-            resync_s=float(_int(env, "RESYNC_PERIOD_SECONDS", 120, minimum=1)),
-            call_timeout_s=_int(env, "MM_CALL_TIMEOUT_MS", 10_000, minimum=1) / 1000,
-            workers=_int(env, "RECONCILE_WORKERS", 8, minimum=1),
+            rest_enabled=env_bool(env, "REST_PROXY_ENABLED", True),
+            rest_port=env_int(env, "REST_PROXY_PORT", 8008, minimum=1),
+            watch_isvcs=env_bool(env, "ENABLE_ISVC_WATCH", True),
+            resync_s=float(env_int(env, "RESYNC_PERIOD_SECONDS", 120, minimum=1)),
+            call_timeout_s=env_int(env, "MM_CALL_TIMEOUT_MS", 10_000, minimum=1) / 1000,
+            workers=env_int(env, "RECONCILE_WORKERS", 8, minimum=1),
             kubeconfig=env.get("KUBECONFIG", "").strip() or None,
-            leader_elect=_bool(env, "LEADER_ELECT", False),
+            leader_elect=env_bool(env, "LEADER_ELECT", False),
             identity=env.get("POD_NAME", "").strip() or f"{socket.gethostname()}-{os.getpid()}",
         )

@@ -59,12 +59,16 @@ class ModelService:
         registry.models.listen(lambda _id, _record: self._record_changed.set())
 
     def status(self, model_id: str) -> pb.ModelStatusInfo:
-        return model_status(
+        info = model_status(
             self.registry.models.get(model_id),
             now=now_ms(),
             failure_expiry_ms=self.settings.load_failure_expiry_ms,
             alive=self.locator.instances.alive().keys(),
         )
+        if info.status == ModelStatus.NOT_LOADED and model_id in self.loader.copies:
+            # a load started here but not yet in the registry: say so, as upstream does
+            info.status = ModelStatus.LOADING
+        return info
 
     def referring_vmodels(self, model_id: str) -> list[str]:
         views = self.registry.vmodels

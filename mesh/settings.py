@@ -21,7 +21,7 @@ class SettingsError(ValueError):
     """A configuration variable has a value the mesh cannot use."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -34,7 +34,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -181,7 +181,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         data_dir = Path(env.get("MM_DATA_DIR", "").strip() or ".modelmesh")
-        port = _int(env, "MM_SVC_GRPC_PORT", 8033)
+        port = env_int(env, "MM_SVC_GRPC_PORT", 8033)
         dataplane, allow_other = _dataplane(env)
         return cls(
             data_dir=data_dir,
@@ -189,27 +189,33 @@ class Settings:
             labels=frozenset(x.strip() for x in env.get("MM_LABELS", "").split(",") if x.strip()),
             grpc=GrpcSettings(
                 port=port,
-                max_message_bytes=_int(env, "MM_SVC_GRPC_MAX_MSG_SIZE", 16 * MIB, minimum=1024),
-                max_header_bytes=_int(env, "MM_SVC_GRPC_MAX_HEADERS_SIZE", 32 * 1024, minimum=1024),
+                max_message_bytes=env_int(env, "MM_SVC_GRPC_MAX_MSG_SIZE", 16 * MIB, minimum=1024),
+                max_header_bytes=env_int(
+                    env, "MM_SVC_GRPC_MAX_HEADERS_SIZE", 32 * 1024, minimum=1024
+                ),
             ),
             kv=_kv(env, data_dir),
             runtime=_runtime(env),
             cache=CacheSettings(
-                load_failure_expiry_ms=_int(env, "MM_LOAD_FAILURE_EXPIRY_TIME_MS", 15 * 60 * 1000),
+                load_failure_expiry_ms=env_int(
+                    env, "MM_LOAD_FAILURE_EXPIRY_TIME_MS", 15 * 60 * 1000
+                ),
             ),
             cluster=ClusterSettings(
                 advertise_host=env.get("WKUBE_POD_IPADDR", "").strip() or "127.0.0.1",
                 location=env.get("MM_LOCATION", "").strip(),
                 zone=env.get("MM_ZONE", "").strip(),
-                lease_ttl_s=_int(env, "MM_INSTANCE_LEASE_TTL_MS", 10_000, minimum=1000) / 1000,
-                instance_gone_after_ms=_int(env, "MM_ASSUME_INSTANCE_GONE_AFTER_MS", 600_000),
-                reaper_interval_s=_int(env, "MM_REAPER_INTERVAL_MS", 420_000, minimum=100) / 1000,
-                janitor_interval_s=_int(env, "MM_JANITOR_INTERVAL_MS", 360_000, minimum=100) / 1000,
-                scaleup_rpm_threshold=_int(env, "MM_SCALEUP_RPM_THRESHOLD", 2000, minimum=1),
+                lease_ttl_s=env_int(env, "MM_INSTANCE_LEASE_TTL_MS", 10_000, minimum=1000) / 1000,
+                instance_gone_after_ms=env_int(env, "MM_ASSUME_INSTANCE_GONE_AFTER_MS", 600_000),
+                reaper_interval_s=env_int(env, "MM_REAPER_INTERVAL_MS", 420_000, minimum=100)
+                / 1000,
+                janitor_interval_s=env_int(env, "MM_JANITOR_INTERVAL_MS", 360_000, minimum=100)
+                / 1000,
+                scaleup_rpm_threshold=env_int(env, "MM_SCALEUP_RPM_THRESHOLD", 2000, minimum=1),
             ),
             dataplane=dataplane,
             allow_other_rpcs=allow_other,
-            shutdown_timeout_s=_int(env, "SHUTDOWN_TIMEOUT_MS", 90_000) / 1000,
+            shutdown_timeout_s=env_int(env, "SHUTDOWN_TIMEOUT_MS", 90_000) / 1000,
             # an instance on a free gRPC port (tests, several in one process) takes free
             # ports for REST, probes and metrics too, unless they are set
             metrics=_metrics(env, default_port=2112 if port else 0),
@@ -223,7 +229,7 @@ class Settings:
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    port = _int(env, name, default)
+    port = env_int(env, name, default)
     if port > 65535:
         raise SettingsError(f"{name}={port} is not a port (0-65535; 0 picks a free one)")
     return port
@@ -259,8 +265,8 @@ def _metrics(env: Mapping[str, str], *, default_port: int) -> MetricsSettings:
     return MetricsSettings(
         port=_port(named, "MM_METRICS port", default_port),
         scheme=scheme,  # type: ignore[arg-type]
-        per_model=_bool(named, "MM_METRICS per_model_metrics", False),
-        fq_names=_bool(named, "MM_METRICS fq_names", False),
+        per_model=env_bool(named, "MM_METRICS per_model_metrics", False),
+        fq_names=env_bool(named, "MM_METRICS fq_names", False),
         cert_path=cert,
         key_path=key,
     )
@@ -270,7 +276,7 @@ def _logs(env: Mapping[str, str]) -> LogSettings:
     fmt = env.get("MM_LOG_FORMAT", "").strip().lower() or "text"
     if fmt not in ("text", "json"):
         raise SettingsError(f"MM_LOG_FORMAT={fmt!r}: expected 'text' or 'json'")
-    return LogSettings(json=fmt == "json", each_invoke=_bool(env, "MM_LOG_EACH_INVOKE", False))
+    return LogSettings(json=fmt == "json", each_invoke=env_bool(env, "MM_LOG_EACH_INVOKE", False))
 
 
 def _instance_id(env: Mapping[str, str], port: int) -> str:
@@ -299,12 +305,12 @@ def _runtime(env: Mapping[str, str]) -> RuntimeEndpoint:
     if kind not in ("builtin", "grpc"):
         raise SettingsError(f"MM_RUNTIME={kind!r}: expected 'builtin' or 'grpc'")
     sock = env.get("INTERNAL_GRPC_SOCKET_PATH", "").strip()
-    management = f"unix:{sock}" if sock else f"localhost:{_int(env, 'INTERNAL_GRPC_PORT', 8085)}"
+    management = f"unix:{sock}" if sock else f"localhost:{env_int(env, 'INTERNAL_GRPC_PORT', 8085)}"
     serving_sock = env.get("INTERNAL_SERVING_GRPC_SOCKET_PATH", "").strip()
     if serving_sock:
         serving = f"unix:{serving_sock}"
     elif env.get("INTERNAL_SERVING_GRPC_PORT", "").strip():
-        serving = f"localhost:{_int(env, 'INTERNAL_SERVING_GRPC_PORT', 8001)}"
+        serving = f"localhost:{env_int(env, 'INTERNAL_SERVING_GRPC_PORT', 8001)}"
     else:
         serving = management  # upstream: one endpoint serves both unless told otherwise
     return RuntimeEndpoint(kind, management, serving)  # type: ignore[arg-type]

@@ -232,3 +232,9 @@ async def test_model_type_the_runtime_does_not_serve_is_refused(start: StartMesh
     with pytest.raises(grpc.aio.AioRpcError) as infer:
         await c.v2.ModelInfer(_infer("torchy"))
     assert infer.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_load_now_without_sync_reports_loading_at_once(start: StartMesh, clients) -> None:
+    c = clients(await start())
+    status = await _register(c, "m", loadNow=True)
+    assert status.status == Status.LOADING
