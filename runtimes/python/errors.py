@@ -7,6 +7,7 @@ RuntimeFailure                 base; ``code`` is the gRPC status, ``message`` sa
 ├── ModelFileMissing           FAILED_PRECONDITION: nothing to load at the path; nothing tried
 ├── LoadFailed                 INTERNAL: the library could not load the file
 ├── LoadTimedOut               DEADLINE_EXCEEDED: the load outlived the loading timeout
+├── PullFailed                 the storage error's code: the model could not be pulled
 └── LoadAbandoned              ABORTED: the model was unloaded while it was loading
 ```
 
@@ -54,6 +55,14 @@ class LoadTimedOut(RuntimeFailure):
 
 class LoadAbandoned(RuntimeFailure):
     code = grpc.StatusCode.ABORTED
+
+
+class PullFailed(RuntimeFailure):
+    """A model that could not be pulled from storage, with the storage error's code."""
+
+    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def describe(exc: BaseException) -> str:

@@ -7,7 +7,6 @@ and the loaders unpickle what they read.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from modelmesh.runtimes.python.errors import InvalidRequest, ModelFileMissing
@@ -48,13 +47,3 @@ def find_model_file(root: Path, path: Path, model_format: str, suffixes: tuple[s
         raise ModelFileMissing(f"{len(found)} files could be the {wanted} in {path}: {names}")
     # the directory was inside the root, but the file in it may be a symlink out of it
     return resolve_model_path(root, str(found[0]))
-
-
-def disk_bytes(path: Path) -> int:
-    """Bytes of the file, or of all files under the directory, at ``path``."""
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for directory, _, files in os.walk(path):
-        total += sum(os.stat(os.path.join(directory, name)).st_size for name in files)
-    return total

@@ -3,9 +3,12 @@
 No gRPC in here: ``servicers.py`` serves it as ``ModelRuntime`` + KServe V2 for a mesh in
 another process, and ``inprocess.py`` lets a mesh in this process call it directly.
 
-A load resolves ``modelPath`` inside the models root (``paths.py``), picks the format by the
-model type (``formats/`` or a custom class, ``custom.py``), then reads and measures the model
-in a loading thread (``sizing.py``). Loads of one model id share one attempt; at most
+A load picks the format by the model type (``formats/`` or a custom class, ``custom.py``) and
+finds the model: a model in storage (a storage key in ``modelKey`` or a URI in ``modelPath``)
+is pulled first into the runtime's cache (``modelmesh.runtimes.storage``) and removed again
+on unload; any other ``modelPath`` resolves inside the models root (``paths.py``). Then a
+loading thread reads and measures the model (``sizing.py``), native thread pools held at
+one thread (``threads.py``). Loads of one model id share one attempt; at most
 ``loading_concurrency`` run at once, and each must finish within ``loading_timeout_ms``,
 queueing included, or it fails with DEADLINE_EXCEEDED and registers nothing. Every failure
 is a ``RuntimeFailure`` carrying its gRPC code (``errors.py``).
@@ -23,6 +26,9 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from modelmesh import __version__
 from modelmesh.protos import grpc_predict_v2_pb2 as v2
@@ -35,13 +41,25 @@ from modelmesh.runtimes.python.errors import (
     LoadTimedOut,
     ModelFileMissing,
     ModelNotLoaded,
+    PullFailed,
     RuntimeFailure,
     describe,
 )
 from modelmesh.runtimes.python.formats import BUILT_IN, Format, Model, TensorSpec
-from modelmesh.runtimes.python.paths import disk_bytes, find_model_file, resolve_model_path
+from modelmesh.runtimes.python.paths import find_model_file, resolve_model_path
 from modelmesh.runtimes.python.predicting import PredictionTimes, predict
 from modelmesh.runtimes.python.settings import RuntimeSettings
+from modelmesh.runtimes.python.threads import NativeThreads
+from modelmesh.runtimes.storage import (
+    MountedPath,
+    PulledModel,
+    Puller,
+    Source,
+    StorageConfig,
+    StorageError,
+    locate,
+)
+from modelmesh.runtimes.storage.files import disk_bytes
 from modelmesh.runtimes.tensors import TensorError, fill_response, request_arrays
 
 logger = logging.getLogger(__name__)
@@ -55,6 +73,9 @@ METHOD_INFOS: Mapping[str, tuple[int, ...]] = {
 
 # Memory per byte on disk guessed for custom models (upstream's adapters use the same).
 CUSTOM_DISK_FACTOR = 1.25
+
+# Where a model is: a local path under the models root, or in storage.
+Place = Path | Source | MountedPath
 
 
 @dataclass(frozen=True)
@@ -104,6 +125,10 @@ class PythonRuntime:
         self._predict_threads = ThreadPoolExecutor(
             max_workers=os.cpu_count() or 2, thread_name_prefix="predict"
         )
+        self._native_threads = NativeThreads()
+        self._storage = StorageConfig(settings.storage_config_dir)
+        self._puller: Puller | None = None  # made at the first pull: it creates its directory
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     @property
     def model_types(self) -> tuple[str, ...]:
@@ -129,8 +154,8 @@ class PythonRuntime:
             return self._models[model_id].size_bytes
         task = self._loading.get(model_id)
         if task is None:
-            fmt, path = self._plan(model_type, model_path, model_key)
-            task = asyncio.create_task(self._load(model_id, fmt, path), name=f"load {model_id}")
+            fmt, place = self._plan(model_type, model_path, model_key)
+            task = asyncio.create_task(self._load(model_id, fmt, place), name=f"load {model_id}")
             self._loading[model_id] = task
             task.add_done_callback(functools.partial(self._forget_load, model_id))
         try:
@@ -148,8 +173,8 @@ class PythonRuntime:
         if not task.cancelled() and task.exception() is not None:
             logger.warning("loading model %s failed: %s", model_id, task.exception())
 
-    def _plan(self, model_type: str, model_path: str, model_key: str) -> tuple[Format, Path]:
-        """The format and the real path of a model, or INVALID_ARGUMENT; reads no file."""
+    def _plan(self, model_type: str, model_path: str, model_key: str) -> tuple[Format, Place]:
+        """The format and the place of a model, or an error; reads no model file."""
         name = format_name(model_type, model_key)
         fmt = self._formats.get(name)
         if fmt is None:
@@ -157,22 +182,37 @@ class PythonRuntime:
                 f"unsupported model type {model_type!r}; this runtime serves "
                 f"{', '.join(self._formats)}"
             )
-        return fmt, resolve_model_path(self._settings.models_root, model_path)
+        settings = self._settings
+        try:
+            place = locate(model_path, model_key, self._storage, pvc_mounts=settings.pvc_mounts_dir)
+        except StorageError as exc:
+            raise PullFailed(f"model path {model_path!r}: {exc.message}", exc.code) from None
+        return fmt, place or resolve_model_path(settings.models_root, model_path)
 
-    async def _load(self, model_id: str, fmt: Format, path: Path) -> LoadedModel:
+    async def _load(self, model_id: str, fmt: Format, place: Place) -> LoadedModel:
         timeout_ms = self._settings.loading_timeout_ms
         started = time.monotonic()
         loop = asyncio.get_running_loop()
+        path, root, stage = place, self._settings.models_root, "loading"
         try:
             async with asyncio.timeout(timeout_ms / 1000):
+                if not isinstance(path, Path):
+                    stage = "pulling"
+                    pulled = await self._pull(model_id, path)
+                    path, root, stage = pulled.path, pulled.root, "loading"
                 loaded = await loop.run_in_executor(
-                    self._load_threads, self._load_blocking, fmt, path
+                    self._load_threads, self._load_blocking, fmt, path, root
                 )
-        except TimeoutError:
-            raise LoadTimedOut(
-                f"loading {fmt.name} model {model_id} from {path} took longer than "
-                f"{timeout_ms} ms (LOADTIME_TIMEOUT)"
-            ) from None
+        except BaseException as exc:
+            if not isinstance(place, Path):
+                self._remove_pulled(model_id)
+            if isinstance(exc, TimeoutError):
+                where = path if isinstance(path, Path) else describe_place(path)
+                raise LoadTimedOut(
+                    f"{stage} {fmt.name} model {model_id} from {where} took longer than "
+                    f"{timeout_ms} ms (LOADTIME_TIMEOUT)"
+                ) from None
+            raise
         self._models[model_id] = loaded
         logger.info(
             "loaded %s model %s from %s in %.0f ms: %d bytes",
@@ -184,9 +224,36 @@ class PythonRuntime:
         )
         return loaded
 
-    def _load_blocking(self, fmt: Format, path: Path) -> LoadedModel:
+    async def _pull(self, model_id: str, place: Source | MountedPath) -> PulledModel:
+        if self._puller is None:
+            settings = self._settings
+            self._puller = Puller(
+                settings.model_cache_dir,
+                timeout_s=settings.pull_timeout_ms / 1000,
+                threads=settings.loading_concurrency,
+            )
+        try:
+            return await self._puller.pull(model_id, place)
+        except StorageError as exc:
+            raise PullFailed(f"pulling model {model_id} failed: {exc.message}", exc.code) from None
+
+    def _remove_pulled(self, model_id: str) -> None:
+        """Delete the model's pulled copy in the background (the caller may be cancelled)."""
+        if self._puller is None:
+            return
+        task = asyncio.create_task(self._puller.remove(model_id), name=f"remove {model_id}")
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+    def _load_blocking(self, fmt: Format, path: Path, root: Path) -> LoadedModel:
         """Runs in a loading thread: find the file, load it, measure it."""
-        source = self._source(fmt, path)
+        source = self._source(fmt, path, root)
+        native_threads = self._native_threads
+        native_threads.limit_here()
+        if fmt.prepare is not None:
+            fmt.prepare()
+            native_threads.refresh()
+            native_threads.limit_here()
         with sizing.HeapProbe() as probe:
             try:
                 model = fmt.load(source)
@@ -196,23 +263,27 @@ class PythonRuntime:
                 raise LoadFailed(
                     f"failed to load {fmt.name} model from {source}: {describe(exc)}"
                 ) from exc
+        native_threads.refresh()  # the model may have brought a library of its own
         return LoadedModel(model, sizing.measured_bytes(model.held_bytes(), probe.delta))
 
-    def _source(self, fmt: Format, path: Path) -> Path:
+    def _source(self, fmt: Format, path: Path, root: Path) -> Path:
         """The file to load; custom models get the path as given."""
         if fmt.suffixes:
-            return find_model_file(self._settings.models_root, path, fmt.name, fmt.suffixes)
+            return find_model_file(root, path, fmt.name, fmt.suffixes)
         if not path.exists():
             raise ModelFileMissing(f"{fmt.name} model path {path} does not exist")
         return path
 
     async def unload(self, model_id: str) -> None:
-        """Forget the model, or abandon its load; a no-op for an unknown id."""
+        """Forget the model, or abandon its load, and delete its pulled copy; a no-op for an
+        unknown id."""
         task = self._loading.pop(model_id, None)
         if task is not None:
             task.cancel()
         if self._models.pop(model_id, None) is not None:
             logger.info("unloaded model %s", model_id)
+        if self._puller is not None:
+            await self._puller.remove(model_id)
 
     async def purge(self) -> None:
         """Unload everything (upstream runtimes do so when asked for their status)."""
@@ -223,13 +294,25 @@ class PythonRuntime:
         return self._loaded(model_id).size_bytes
 
     def predict_size(self, model_id: str, model_type: str, model_path: str, model_key: str) -> int:
-        """A cheap guess of a model's size before loading it: size on disk x the format's factor."""
-        fmt, path = self._plan(model_type, model_path, model_key)
-        return sizing.predicted_bytes(disk_bytes(self._source(fmt, path)), fmt.disk_factor)
+        """A cheap guess of a model's size before loading it: size on disk x the format's
+        factor; 0 (unknown) for a model in storage not pulled yet."""
+        fmt, place = self._plan(model_type, model_path, model_key)
+        if isinstance(place, Source):
+            pulled = self._puller.pulled(model_id) if self._puller else None
+            if pulled is None:
+                return 0
+            place = MountedPath(pulled.path, pulled.root)
+        if isinstance(place, MountedPath):
+            path, root = place.path, place.root
+        else:
+            path, root = place, self._settings.models_root
+        return sizing.predicted_bytes(disk_bytes(self._source(fmt, path, root)), fmt.disk_factor)
 
     async def close(self) -> None:
         """Drop every model and stop the threads (without waiting for running work)."""
         await self.purge()
+        if self._puller is not None:
+            await self._puller.close()
         self._load_threads.shutdown(wait=False, cancel_futures=True)
         self._predict_threads.shutdown(wait=False, cancel_futures=True)
 
@@ -259,7 +342,7 @@ class PythonRuntime:
             for key, value in request.parameters.items()
         }
         call = functools.partial(
-            predict,
+            self._predict,
             request.model_name,
             loaded.model,
             loaded.times,
@@ -281,6 +364,18 @@ class PythonRuntime:
                 f"model {request.model_name} gave an output V2 cannot carry: {exc}"
             ) from exc
         return response
+
+    def _predict(
+        self,
+        model_id: str,
+        model: Model,
+        times: PredictionTimes,
+        inputs: dict[str, np.ndarray],
+        parameters: dict[str, Any],
+        requested: list[str],
+    ) -> dict[str, np.ndarray]:
+        self._native_threads.limit_here()
+        return predict(model_id, model, times, inputs, parameters, requested)
 
     def _loaded(self, model_id: str) -> LoadedModel:
         loaded = self._models.get(model_id)
@@ -310,6 +405,10 @@ def _key_model_type(model_key: str) -> str:
     if isinstance(model_type, dict):
         return str(model_type.get("name") or "")
     return ""
+
+
+def describe_place(place: Source | MountedPath) -> str:
+    return place.describe() if isinstance(place, Source) else str(place.path)
 
 
 def _tensor_metadata(spec: TensorSpec) -> v2.ModelMetadataResponse.TensorMetadata:

@@ -4,7 +4,11 @@ Names follow upstream's runtime adapters where they had one:
 
 | variable | default | meaning |
 |---|---|---|
-| ``ROOT_MODEL_DIR`` | ``./.modelmesh/models`` | models root; every modelPath resolves inside it |
+| ``ROOT_MODEL_DIR`` | ``./.modelmesh/models`` | models root: local modelPaths resolve inside it |
+| ``STORAGE_CONFIG_DIR`` | unset | storage-config directory (a mounted Secret), see ``storage/`` |
+| ``MM_MODEL_CACHE_DIR`` | ``./.modelmesh/cache`` | where models pulled from storage are copied |
+| ``MM_PULL_TIMEOUT_MS`` | 30000 | milliseconds a storage server may stay silent in a pull |
+| ``PVC_MOUNTS_DIR`` | ``/pvc_mounts`` | where claims are mounted, one directory per claim name |
 | ``CONTAINER_MEM_REQ_BYTES`` | a quarter of physical memory | memory the runtime may use |
 | ``MEM_BUFFER_BYTES`` | 256 MiB | kept free for requests; capacity = request - buffer |
 | ``LOADING_CONCURRENCY`` | 2 | loads that run at once |
@@ -16,6 +20,12 @@ Names follow upstream's runtime adapters where they had one:
 | ``INTERNAL_SERVING_GRPC_SOCKET_PATH`` | unset | listen on this unix socket instead |
 | ``MM_SVC_GRPC_MAX_MSG_SIZE`` | 16777216 | largest gRPC message, both servers (the mesh's own) |
 | ``MM_CUSTOM_MODEL_CLASSES`` | unset | ``type=package.module:Class,...`` (see ``custom.py``) |
+
+Upstream's puller wrote every model into ``ROOT_MODEL_DIR`` and the runtime read it from there.
+Here ``ROOT_MODEL_DIR`` keeps the meaning it has for models given by a local path, and pulled
+copies go to ``MM_MODEL_CACHE_DIR``, a directory the runtime owns and empties of what it left:
+a model in storage never lands among, or replaces, the local models. A whole pull, like any
+load, must finish within ``LOADTIME_TIMEOUT``.
 
 The servers listen on 127.0.0.1 only: the management API loads whatever files the mesh
 names, so it is for the mesh beside it, never for the network.
@@ -49,6 +59,10 @@ class RuntimeSettings:
     max_message_bytes: int = 16 * MiB
     # model type -> "package.module:ClassName"
     custom_model_classes: Mapping[str, str] = field(default_factory=dict)
+    storage_config_dir: Path | None = None
+    model_cache_dir: Path = Path(".modelmesh/cache")
+    pull_timeout_ms: int = 30_000
+    pvc_mounts_dir: Path = Path("/pvc_mounts")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RuntimeSettings:
@@ -71,6 +85,10 @@ class RuntimeSettings:
             serving_address=reader.address("INTERNAL_SERVING_GRPC", 8001),
             max_message_bytes=reader.integer("MM_SVC_GRPC_MAX_MSG_SIZE", 16 * MiB),
             custom_model_classes=reader.class_map("MM_CUSTOM_MODEL_CLASSES"),
+            storage_config_dir=reader.path("STORAGE_CONFIG_DIR"),
+            model_cache_dir=reader.path("MM_MODEL_CACHE_DIR") or cls.model_cache_dir,
+            pull_timeout_ms=reader.integer("MM_PULL_TIMEOUT_MS", 30_000),
+            pvc_mounts_dir=reader.path("PVC_MOUNTS_DIR") or cls.pvc_mounts_dir,
         )
 
 
@@ -89,6 +107,10 @@ class _Reader:
         if value < minimum:
             raise ValueError(f"{name}={value} must be at least {minimum}")
         return value
+
+    def path(self, name: str) -> Path | None:
+        raw = self._environ.get(name, "").strip()
+        return Path(raw) if raw else None
 
     def address(self, prefix: str, default_port: int) -> str:
         socket_path = self._environ.get(f"{prefix}_SOCKET_PATH", "").strip()

@@ -60,6 +60,8 @@ class Format:
     load: Callable[[Path], Model]
     # memory per byte on disk, for predictModelSize (measured, see sizing.py)
     disk_factor: float
+    # one-time set-up before a load (importing a big library), kept out of its measurement
+    prepare: Callable[[], None] | None = None
 
 
 # The name tabular formats give their one input in metadata; requests may use any name.
