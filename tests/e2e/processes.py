@@ -44,6 +44,10 @@ FAST_RECONNECT = [
 ]
 
 
+class PortTaken(RuntimeError):
+    """The instance exited because its gRPC port was taken after it was picked."""
+
+
 @dataclass
 class MeshProcess:
     """One `modelmesh serve`; ``name`` plays the pod name (the instance id is its last
@@ -89,7 +93,9 @@ class MeshProcess:
             stub = v2_grpc.GRPCInferenceServiceStub(channel)
             while True:
                 if not self.running:
-                    raise RuntimeError(f"instance {self.name} exited:\n{self.log_tail()}")
+                    tail = self.log_tail()
+                    error = PortTaken if f"port {self.port}: is it in use" in tail else RuntimeError
+                    raise error(f"instance {self.name} exited:\n{tail}")
                 try:
                     await stub.ServerLive(v2.ServerLiveRequest(), timeout=1)
                     self.in_service = True
@@ -152,14 +158,15 @@ class MeshCluster:
     def _new(self, env: Mapping[str, str]) -> MeshProcess:
         index = len(self.instances)
         name = f"mesh-{index}"
-        grpc_port, rest_port, probe_port, metrics_port = free_ports(4)
+        (grpc_port,) = free_ports(1)
         env = {
             "KV_STORE": f"etcd:{self.etcd_target}",
             "WKUBE_POD_NAME": name,
             "MM_SVC_GRPC_PORT": str(grpc_port),
-            "REST_PROXY_LISTEN_PORT": str(rest_port),
-            "MM_PROBE_PORT": str(probe_port),
-            "MM_METRICS": f"prometheus:port={metrics_port}",
+            # nobody here calls these: each picks a free port of its own
+            "REST_PROXY_LISTEN_PORT": "0",
+            "MM_PROBE_PORT": "0",
+            "MM_METRICS": "prometheus:port=0",
             "MM_DATA_DIR": str(self.directory / name),
             "ROOT_MODEL_DIR": str(self.models_root),
             "PYTHONUNBUFFERED": "1",
@@ -176,10 +183,22 @@ class MeshCluster:
         """Start ``count`` instances at once (``env``: added to theirs) and wait until every
         one serves."""
         started = [self._new(env or {}) for _ in range(count)]
-        for process in started:
-            process.start()
-        await asyncio.gather(*(p.wait_serving() for p in started))
+        await asyncio.gather(*(self._start(p) for p in started))
         return started
+
+    async def _start(self, process: MeshProcess, tries: int = 3) -> None:
+        """Start and wait; a port taken by someone else since it was picked gets a new one."""
+        for attempt in range(tries):
+            process.start()
+            try:
+                await process.wait_serving()
+                return
+            except PortTaken:
+                if attempt == tries - 1:
+                    raise
+                (port,) = free_ports(1)
+                process.port = port
+                process.env["MM_SVC_GRPC_PORT"] = str(port)
 
     async def replace(self, old: MeshProcess, *, exit_timeout_s: float) -> MeshProcess:
         """One step of a rolling update (maxSurge 1, maxUnavailable 0): a new instance
