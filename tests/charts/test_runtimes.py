@@ -94,7 +94,10 @@ def test_every_pod_runs_hardened() -> None:
             for c in spec["containers"]:
                 where = f"{workload['metadata']['name']}/{c['name']}"
                 context = c["securityContext"]
-                assert context["readOnlyRootFilesystem"] is True, where
+                # the one container whose values ask for a writable root (MLServer's)
+                writable = where == "modelmesh-serving-mlserver-1/server"
+                assert context["readOnlyRootFilesystem"] is not writable, where
+                assert context["runAsNonRoot"] is True, where
                 assert context["allowPrivilegeEscalation"] is False, where
                 assert context["capabilities"]["drop"] == ["ALL"], where
                 assert "add" not in context["capabilities"], where

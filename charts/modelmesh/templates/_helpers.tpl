@@ -362,6 +362,7 @@ serve from them, and the grace period covers both waits.
 {{- $securityContext := $root.Values.containerSecurityContext -}}
 serviceAccountName: {{ include "modelmesh.runtime.serviceAccountName" $root }}
 automountServiceAccountToken: false
+enableServiceLinks: false
 terminationGracePeriodSeconds: {{ add $drainSeconds 10 }}
 {{- include "modelmesh.podCommon" $root }}
 {{- with $rt.nodeSelector }}
@@ -463,7 +464,7 @@ containers:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     securityContext:
-      {{- toYaml $securityContext | nindent 6 }}
+      {{- toYaml (default $securityContext $server.securityContext) | nindent 6 }}
     volumeMounts:
       - name: tmp
         mountPath: /tmp
