@@ -41,6 +41,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/warm.py
+	$(BIN)/python bench/cold.py
+	$(BIN)/python bench/churn.py
+	$(BIN)/python bench/density.py
+	$(BIN)/python bench/table.py --write
 
 ## image: build the container image with docker or podman (hack/image/build.sh)
 image: $(STAMP)
