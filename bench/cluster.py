@@ -38,11 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.e2e
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests, bench
 
+from bench.peers.mesh import model_size
 from modelmesh.protos import grpc_predict_v2_pb2 as v2
-from modelmesh.runtimes.python.runtime import PythonRuntime
-from modelmesh.runtimes.python.settings import RuntimeSettings
 from tests.e2e.client import INFER, MeshClient
 from tests.e2e.processes import MeshCluster, MeshProcess
 from tests.support.etcd import etcd_cluster
@@ -56,16 +55,6 @@ HIT_RATIO_SLACK = 0.02
 MISS_OVERHEAD_TARGET_MS = 10.0
 # the runtime's own line for each load it finished
 RUNTIME_LOADED = re.compile(r"loaded \S+ model (\S+) from \S+ in (\d+) ms")
-
-
-async def measured_model_size(models_root: Path) -> int:
-    """The size the built-in runtime gives the model file, after its one-time set-up."""
-    runtime = PythonRuntime(RuntimeSettings.from_env({"ROOT_MODEL_DIR": str(models_root)}))
-    try:
-        await runtime.load("first", "sklearn", "sklearn", "")  # pays the library imports
-        return await runtime.load("second", "sklearn", "sklearn", "")
-    finally:
-        await runtime.close()
 
 
 def zipf_trace(models: list[str], alpha: float, length: int, seed: int) -> list[str]:
@@ -173,7 +162,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mm-bench-cluster-") as tmp:
         root = Path(tmp)
         write_sklearn(root / "models" / "sklearn")
-        size = await measured_model_size(root / "models")
+        size = await model_size(root / "models", "sklearn")
         capacity_bytes = math.ceil(CAPACITY_MODELS * size / INSTANCES)
         env = {
             "CONTAINER_MEM_REQ_BYTES": str(capacity_bytes),
