@@ -54,11 +54,6 @@ class KVStub(object):
                 request_serializer=etcd__rpc__pb2.TxnRequest.SerializeToString,
                 response_deserializer=etcd__rpc__pb2.TxnResponse.FromString,
                 _registered_method=True)
-        self.Compact = channel.unary_unary(
-                '/etcdserverpb.KV/Compact',
-                request_serializer=etcd__rpc__pb2.CompactionRequest.SerializeToString,
-                response_deserializer=etcd__rpc__pb2.CompactionResponse.FromString,
-                _registered_method=True)
 
 
 class KVServicer(object):
@@ -88,12 +83,6 @@ class KVServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Compact(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
 
 def add_KVServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,11 +105,6 @@ def add_KVServicer_to_server(servicer, server):
                     servicer.Txn,
                     request_deserializer=etcd__rpc__pb2.TxnRequest.FromString,
                     response_serializer=etcd__rpc__pb2.TxnResponse.SerializeToString,
-            ),
-            'Compact': grpc.unary_unary_rpc_method_handler(
-                    servicer.Compact,
-                    request_deserializer=etcd__rpc__pb2.CompactionRequest.FromString,
-                    response_serializer=etcd__rpc__pb2.CompactionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,33 +215,6 @@ class KV(object):
             '/etcdserverpb.KV/Txn',
             etcd__rpc__pb2.TxnRequest.SerializeToString,
             etcd__rpc__pb2.TxnResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Compact(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/etcdserverpb.KV/Compact',
-            etcd__rpc__pb2.CompactionRequest.SerializeToString,
-            etcd__rpc__pb2.CompactionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -489,78 +446,6 @@ class Lease(object):
             '/etcdserverpb.Lease/LeaseKeepAlive',
             etcd__rpc__pb2.LeaseKeepAliveRequest.SerializeToString,
             etcd__rpc__pb2.LeaseKeepAliveResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-
-class MaintenanceStub(object):
-    """Missing associated documentation comment in .proto file."""
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.Status = channel.unary_unary(
-                '/etcdserverpb.Maintenance/Status',
-                request_serializer=etcd__rpc__pb2.StatusRequest.SerializeToString,
-                response_deserializer=etcd__rpc__pb2.StatusResponse.FromString,
-                _registered_method=True)
-
-
-class MaintenanceServicer(object):
-    """Missing associated documentation comment in .proto file."""
-
-    def Status(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_MaintenanceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'Status': grpc.unary_unary_rpc_method_handler(
-                    servicer.Status,
-                    request_deserializer=etcd__rpc__pb2.StatusRequest.FromString,
-                    response_serializer=etcd__rpc__pb2.StatusResponse.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'etcdserverpb.Maintenance', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('etcdserverpb.Maintenance', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
-class Maintenance(object):
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Status(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/etcdserverpb.Maintenance/Status',
-            etcd__rpc__pb2.StatusRequest.SerializeToString,
-            etcd__rpc__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
