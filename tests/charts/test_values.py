@@ -5,6 +5,7 @@ values documentation (README table, schema descriptions) is generated and must b
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -104,6 +105,22 @@ def test_dashboard_ships_in_a_config_map() -> None:
     assert json.loads(config_map["data"]["modelmesh-dashboard.json"]) == json.loads(
         DASHBOARD.read_text()
     )
+
+
+def test_dashboard_config_map_carries_the_file_unchanged(tmp_path: Path) -> None:
+    """On a copy of the chart with a dashboard of its own, so it runs before the real one."""
+    chart = tmp_path / "modelmesh"
+    shutil.copytree(CHART, chart)
+    dashboard = {"title": "ModelMesh", "panels": [{"title": 'Cache misses | "per s"'}]}
+    (chart / "files" / "grafana-dashboard.json").write_text(json.dumps(dashboard, indent=2))
+    args = template_args(chart=chart, sets=(("metrics.dashboard.enabled", "true"),))
+    text = helm(*args, "--show-only", "templates/dashboard-configmap.yaml").stdout
+    config_map = yaml.safe_load(text)
+    assert json.loads(config_map["data"]["modelmesh-dashboard.json"]) == dashboard
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (chart / "files" / "grafana-dashboard.json").unlink()
+    error = helm(*args, check=False).stderr
+    assert "files/grafana-dashboard.json is missing from the chart" in error
 
 
 def test_values_docs_are_complete_and_fresh() -> None:
