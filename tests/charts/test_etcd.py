@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from modelmesh.mesh.kv.etcd_config import parse_etcd_target
 from tests.charts.conftest import CHART, container, env_of, pod_spec, render
-from tests.support.etcd import etcd_cluster
+from tests.support.etcd import etcd_cluster, free_ports
 
 AUTH_SCRIPT = CHART / "files" / "etcd-auth.py"
 
@@ -126,7 +127,15 @@ def run_auth_script(endpoint: str, password: str) -> subprocess.CompletedProcess
 
 
 def test_auth_script_turns_authentication_on_once(tmp_path: Path) -> None:
-    with etcd_cluster(tmp_path) as cluster:
+    etcd = render("etcd-ha-values.yaml").one("StatefulSet", "mm-modelmesh-etcd")
+    main = container(etcd, "etcd")
+    probes = [
+        main[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")
+    ]
+    (metrics_port,) = free_ports(1)
+    metrics_flag = f"--listen-metrics-urls=http://127.0.0.1:{metrics_port}"
+    assert any(a.startswith("--listen-metrics-urls=") for a in main["args"])
+    with etcd_cluster(tmp_path, extra_args=[metrics_flag]) as cluster:
         url = cluster.members[0].url
         first = run_auth_script(url, "s3cret")
         assert first.returncode == 0, first.stderr
@@ -136,6 +145,9 @@ def test_auth_script_turns_authentication_on_once(tmp_path: Path) -> None:
         assert cluster.etcdctl("--user=root:s3cret", "put", "x", "1").stdout.strip() == "OK"
         again = run_auth_script(url, "s3cret")  # a restart: nothing to do
         assert again.returncode == 0 and "already enabled" in again.stderr
+        for path in probes:  # the chart's probes still pass with authentication on
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}{path}") as reply:
+                assert json.load(reply)["health"] == "true", path
         wrong = run_auth_script(url, "other")  # the Secret changed, etcd did not
         assert wrong.returncode == 1
         assert "etcdctl user passwd root" in wrong.stderr and "other" not in wrong.stderr
