@@ -117,14 +117,16 @@ class Instances:
         self._shutting_down = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._started = False
 
     def get(self, instance_id: str) -> InstanceRecord | None:
         return self.view.get(instance_id)
 
     def alive(self) -> dict[str, InstanceRecord]:
-        """Every instance with a live record; this one as it is now, not as last published."""
+        """Every instance with a live record, and this one (once started) as it is now:
+        its own record may not have come back through the watch yet."""
         records = {i: r for i in self.view.ids() if (r := self.view.get(i)) is not None}
-        if self.instance_id in records:
+        if self._started:
             records[self.instance_id] = self._current()
         return records
 
@@ -135,6 +137,7 @@ class Instances:
     async def start(self) -> None:
         await self.view.start()
         await self._publish(force=True)
+        self._started = True
         self._task = asyncio.create_task(self._run())
 
     def changed(self) -> None:
@@ -147,6 +150,7 @@ class Instances:
             await self._publish(force=True)
 
     async def stop(self) -> None:
+        self._started = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,7 +17,13 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from modelmesh.mesh.cli import models, predict, vmodels
-from modelmesh.mesh.cli.connection import DEFAULT_ADDRESS, DEFAULT_CALL_TIMEOUT, Connection, connect
+from modelmesh.mesh.cli.connection import (
+    DEFAULT_ADDRESS,
+    DEFAULT_CALL_TIMEOUT,
+    ClientTls,
+    Connection,
+    connect,
+)
 from modelmesh.mesh.cli.errors import EXIT_OK, CommandError, UsageError, describe_rpc_error
 
 Handler = Callable[[argparse.Namespace], int]
@@ -54,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     runtime = commands.add_parser("runtime", help="run the built-in model runtime on its own")
     runtime.set_defaults(handler=_runtime)
+    adapter = commands.add_parser(
+        "adapter", help="run a ModelRuntime adapter in front of a third-party model server"
+    )
+    adapter.add_argument(
+        "--server",
+        required=True,
+        choices=["mlserver", "triton", "torchserve", "tfserving"],
+        help="the server it drives (endpoints and limits from the environment, see the README)",
+    )
+    adapter.set_defaults(handler=_adapter)
     controller = commands.add_parser(
         "controller", help="run the controller: InferenceServices into mesh registrations"
     )
@@ -73,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: until the load ends)",
     )
     client.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
+    tls = client.add_argument_group("TLS (a mesh with MM_TLS_KEY_CERT_PATH set)")
+    tls.add_argument(
+        "--tls", action="store_true", help="use TLS, trusting the system's CA certificates"
+    )
+    tls.add_argument("--tls-ca", default="", metavar="PEM", help="CA the mesh's certificate has")
+    tls.add_argument("--tls-cert", default="", metavar="PEM", help="client certificate")
+    tls.add_argument("--tls-key", default="", metavar="PEM", help="the client certificate's key")
 
     _add_model_commands(commands, client)
     _add_vmodel_commands(commands, client)
@@ -236,7 +259,10 @@ def _client(command: ClientCommand) -> Handler:
     """Run ``command`` with a channel to ``--address``; a failed call becomes one line."""
 
     def run(args: argparse.Namespace) -> int:
-        with connect(args.address, args.timeout) as conn:
+        tls = None
+        if args.tls or args.tls_ca or args.tls_cert or args.tls_key:
+            tls = ClientTls(args.tls_ca, args.tls_cert, args.tls_key)
+        with connect(args.address, args.timeout, tls) as conn:
             try:
                 return command(args, conn)
             except grpc.RpcError as exc:
@@ -259,6 +285,8 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(serve_forever(settings, demo=args.demo))
     except MeshError as exc:  # cannot start: port in use, runtime never ready, ...
         raise CommandError(exc.message) from None
+    except ValueError as exc:  # a setting found unusable only on use (KV_STORE's file, ...)
+        raise UsageError(str(exc)) from None
     return EXIT_OK
 
 
@@ -268,6 +296,18 @@ def _runtime(args: argparse.Namespace) -> int:
 
     try:
         settings = RuntimeSettings.from_env(os.environ)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    asyncio.run(serve_forever(settings))
+    return EXIT_OK
+
+
+def _adapter(args: argparse.Namespace) -> int:
+    from modelmesh.runtimes.adapters.server import serve_forever
+    from modelmesh.runtimes.adapters.settings import AdapterSettings
+
+    try:
+        settings = AdapterSettings.from_env(os.environ, args.server)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     asyncio.run(serve_forever(settings))
