@@ -260,6 +260,8 @@ etcd_connection
   value: /etc/modelmesh/tls/tls.key
 - name: MM_TLS_CLIENT_AUTH
   value: {{ $root.Values.tls.clientAuth | quote }}
+- name: MM_TLS_PEER_SERVER_NAME
+  value: {{ default (printf "%s.%s.svc" $mesh.serviceName $root.Release.Namespace) $root.Values.tls.peerServerName | quote }}
 {{- if ne $root.Values.tls.clientAuth "none" }}
 - name: MM_TLS_TRUST_CERT_PATH
   value: /etc/modelmesh/tls/ca.crt
