@@ -28,6 +28,16 @@ def _sklearn() -> str:
 PEERS: dict[str, list[str]] = {
     "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22", _sklearn()],
     "ray": ["ray[serve]==2.60.0", _sklearn()],
+    # the adapters' tests (tests/runtimes/adapters): tritonserver ships inside pytriton
+    # (PEERS.md §9); TorchServe's worker imports torch (the CPU wheel is on disk here)
+    "triton": ["nvidia-pytriton==0.7.0"],
+    "torchserve": [
+        "torchserve==0.12.0",
+        "torch-model-archiver==0.12.0",
+        "pyyaml",
+        "torch==2.13.0",
+        "numpy",
+    ],
 }
 
 
