@@ -6,6 +6,10 @@ concrete model id -> a copy here (served in-process) | a copy on a peer (forward
 records itself and loads). A peer that can't serve is excluded and the next choice tried,
 for a bounded number of iterations; forwarded requests are never forwarded again. The
 request's bytes are never parsed except to read the model id when no header names it.
+
+Bounds (``settings.LimitSettings``): at most ``MM_MAX_INFLIGHT_REQUESTS`` requests are in
+here at once, and a copy takes its requests through ``LocalCopy.enter``; past either, the
+request ends at once with RESOURCE_EXHAUSTED (``LimitReached``), never in a growing queue.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .dataplane import MalformedRequest, extract_id
 from .errors import (
     CapacityExhausted,
     InvalidArgument,
+    LimitReached,
     LoadFailed,
     MeshError,
     MethodNotServed,
@@ -38,7 +43,7 @@ from .locating import Locator
 from .peers import HIT_ONLY, HOP_HEADER, PLACED_HEADER, PeerFault, Peers
 from .registry import Registry
 from .runtime.client import Metadata, RuntimeCallError, RuntimeClient, RuntimeInfo
-from .settings import DataplaneMethod
+from .settings import DataplaneMethod, LimitSettings
 from .tasks.scaling import Scaler
 from .vmodels import VModelService
 
@@ -93,6 +98,7 @@ class Router:
         locator: Locator,
         scaler: Scaler,
         observer: MeshObserver | None = None,
+        limits: LimitSettings | None = None,
     ) -> None:
         self.registry = registry
         self.loader = loader
@@ -105,6 +111,9 @@ class Router:
         self.locator = locator
         self.scaler = scaler
         self.observer = observer or MeshObserver()
+        self.limits = limits or LimitSettings()
+        # inference requests in this instance now (bounded by limits.inflight_per_instance)
+        self.inflight = 0
         self._allowed = {"/" + m.lstrip("/") for m in info.method_infos}
         self._allow_any = info.allow_any_method or not info.method_infos
 
@@ -150,7 +159,15 @@ class Router:
         hit = False
         code = "OK"
         reply = b""
+        limit = self.limits.inflight_per_instance
+        self.inflight += 1
         try:
+            if limit and self.inflight > limit:
+                raise LimitReached(
+                    f"this instance has {self.inflight - 1} requests in flight",
+                    "MM_MAX_INFLIGHT_REQUESTS",
+                    limit,
+                )
             self.check_method(method)
             model_id = self.resolve(self.target(method, request, metadata))
             copy = self.loader.copies.get(model_id)
@@ -172,6 +189,7 @@ class Router:
             code = "INTERNAL"
             raise
         finally:
+            self.inflight -= 1
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.observer.invoked(method, model_id, code, elapsed_ms, len(request), len(reply), hit)
 
@@ -185,7 +203,7 @@ class Router:
         if entry is not None:
             self.scaler.used(copy.model_id, entry.last_used, now)
             self.loader.cache.touch(copy.model_id, now)
-        copy.begin()
+        await copy.enter(self.limits.inflight_per_copy, self.limits.queue_per_copy)
         try:
             return await self.runtime.invoke(method, request, copy.model_id, metadata)
         finally:
@@ -212,6 +230,8 @@ class Router:
 
     async def _route(self, model_id: str, method: str, request: bytes, metadata: Metadata) -> bytes:
         excluded: set[str] = set()
+        # loads this request saw fail; the registry may not show them yet
+        failed: set[str] = set()
         last_error: MeshError | None = None
         me = self.instances.instance_id
         for _ in range(MAX_ITERATIONS):
@@ -221,14 +241,16 @@ class Router:
                     return await self._serve_local(copy, method, request, metadata)
                 except LoadFailed as exc:
                     excluded.add(me)
+                    failed.add(me)
                     last_error = exc
                     continue
-            step = self.locator.next_step(model_id, excluded, last_error)
+            step = self.locator.next_step(model_id, excluded, last_error, failed)
             if step.instance_id == me:
                 try:
                     copy = self.loader.start_load(model_id, why=step.why)
                 except LoadFailed as exc:  # failed here recently
                     excluded.add(me)
+                    failed.add(me)
                     last_error = exc
                     continue
                 continue  # served from the new copy on the next turn
@@ -246,6 +268,8 @@ class Router:
                 log.info("request for %s: %s; trying elsewhere", model_id, fault)
                 excluded.add(step.instance_id)
                 last_error = _as_error(model_id, fault)
+                if isinstance(last_error, LoadFailed):
+                    failed.add(step.instance_id)
         raise last_error or Unavailable(f"no instance could serve model {model_id!r}")
 
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from dataclasses import dataclass, replace
 
 from ..protos import model_mesh_pb2 as pb
@@ -61,7 +61,13 @@ class Locator:
         self.default_model_size = default_model_size
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def next_step(self, model_id: str, excluded: set[str], last_error: MeshError | None) -> Step:
+    def next_step(
+        self,
+        model_id: str,
+        excluded: set[str],
+        last_error: MeshError | None,
+        failed_now: Collection[str] = (),
+    ) -> Step:
         """Where to send the request next: a copy, a copy loading, or a new placement."""
         record = self.registry.models.get(model_id)
         if record is None:
@@ -80,7 +86,7 @@ class Locator:
         if loading:
             instance = loading[0][1]
             return Step(instance, alive[instance].address, HIT_ONLY)
-        return self._new_copy(model_id, record, alive, excluded, last_error)
+        return self._new_copy(model_id, record, alive, excluded, last_error, failed_now)
 
     def _new_copy(
         self,
@@ -89,14 +95,18 @@ class Locator:
         alive: dict[str, InstanceRecord],
         excluded: set[str],
         last_error: MeshError | None,
+        failed_now: Collection[str] = (),
     ) -> Step:
-        """Placement for a new copy, or the error that says why there can be none."""
+        """Placement for a new copy, or the error that says why there can be none.
+        ``failed_now``: instances where the caller just saw this model's load fail."""
         me = self.instances.instance_id
         now = time.time_ns() // 1_000_000
         failures = record.recent_failures(now, self.failure_expiry_ms)
-        if len(failures) >= MAX_LOAD_FAILURES:
+        if len(set(failures) | set(failed_now)) >= MAX_LOAD_FAILURES:
+            if last_error is not None:
+                raise last_error
             raise LoadFailed(model_id, "; ".join(f"{i}: {m}" for i, m in failures.items()))
-        failed = set(failures)
+        failed = set(failures) | set(failed_now)
         local_failure = self.loader.recent_failure(model_id)
         if local_failure is not None:
             failed.add(me)
