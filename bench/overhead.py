@@ -142,7 +142,15 @@ async def main() -> None:
             "INTERNAL_GRPC_PORT": str(mgmt_port),
             "INTERNAL_SERVING_GRPC_PORT": str(direct_port),
         }
-        mesh_env = {**common, "MM_SVC_GRPC_PORT": str(mesh_port), "MM_DATA_DIR": str(root / "mesh")}
+        mesh_env = {
+            **common,
+            "MM_SVC_GRPC_PORT": str(mesh_port),
+            "MM_DATA_DIR": str(root / "mesh"),
+            # free ports for the HTTP servers beside gRPC
+            "REST_PROXY_LISTEN_PORT": "0",
+            "MM_PROBE_PORT": "0",
+            "MM_METRICS": "prometheus:port=0",
+        }
         with (
             process([cli, "runtime"], runtime_env, root / "runtime.log"),
             process([cli, "serve"], mesh_env, root / "mesh.log"),

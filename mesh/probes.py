@@ -41,7 +41,9 @@ class Readiness:
         if self.draining:
             problems.append("the instance is shutting down")
         try:
-            await asyncio.wait_for(self._store.get(self._probe_key), self._timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            async with asyncio.timeout(self._timeout_s):
+                await self._store.get(self._probe_key)
         except TimeoutError:
             problems.append(f"the KV store did not answer within {self._timeout_s:g} s")
         except Exception as exc:

@@ -11,7 +11,7 @@ import pytest
 
 from modelmesh.mesh.kv.embedded import EmbeddedStore
 from modelmesh.mesh.kv.store import KeyValue
-from modelmesh.mesh.probes import Readiness
+from modelmesh.mesh.probes import Readiness, keep_health
 from tests.mesh.conftest import StartMesh
 
 
@@ -63,3 +63,31 @@ async def test_a_store_that_does_not_answer_is_not_ready(tmp_path: Path) -> None
         assert await readiness.check() == ["the KV store did not answer within 0.05 s"]
     finally:
         await store.close()
+
+
+async def test_the_health_loop_can_always_be_cancelled() -> None:
+    """Stopping must not hang whatever point the loop's readiness check has reached
+    (on 3.11 asyncio.wait_for loses a cancellation that lands as its inner call ends)."""
+    store = await EmbeddedStore.open(None)
+    readiness = Readiness(store, probe_key="mm/registry/")
+    statuses: list[int] = []
+
+    async def record(status: int) -> None:
+        statuses.append(status)
+
+    try:
+        for steps in range(12):
+            task = asyncio.create_task(keep_health(readiness, record, interval_s=0.01))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+            lost = not task.done()
+            while not task.done():  # a lost cancellation: stop the loop for good
+                task.cancel()
+                await asyncio.sleep(0.001)
+            assert not lost, f"the cancellation was lost {steps} steps into the loop"
+            assert task.cancelled()
+    finally:
+        await store.close()
+    assert statuses  # the loop did report, at some of those points
