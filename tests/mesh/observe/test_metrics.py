@@ -10,35 +10,14 @@ import aiohttp
 import grpc
 import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from modelmesh.mesh.app import MeshApp
 from modelmesh.protos import model_mesh_pb2 as pb
 from modelmesh.runtimes.tensors import build_infer_request
 from tests.mesh.conftest import Clients, StartMesh
+from tests.mesh.observe.conftest import Samples, scrape, total
 from tests.support.models import digits
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 INFER = "ModelInfer"
-
-
-async def scrape(app: MeshApp, http: aiohttp.ClientSession, scheme: str = "http") -> Samples:
-    assert app.front is not None and app.front.metrics_port
-    url = f"{scheme}://127.0.0.1:{app.front.metrics_port}/metrics"
-    async with http.get(url, ssl=False if scheme == "https" else None) as reply:
-        assert reply.status == 200
-        text = await reply.text()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of ``name``'s samples whose labels include ``labels``."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
 
 
 def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
