@@ -19,9 +19,9 @@ from pathlib import Path
 import grpc
 
 from .. import __version__
-from ..protos import model_mesh_admin_pb2_grpc as admin_grpc
+from ..protos import model_mesh_admin_pb2 as admin_pb
 from ..protos import model_mesh_pb2 as pb
-from ..protos import model_mesh_pb2_grpc as pb_grpc
+from .api.decoding import parsed_service
 from .api.inference import InferenceProxy
 from .api.modelmesh import ModelMeshAdminServicer, ModelMeshServicer
 from .errors import MeshError, Unavailable
@@ -48,6 +48,7 @@ from .tasks.janitor import Janitor
 from .tasks.leader import LeaderElection
 from .tasks.reaper import Reaper
 from .tasks.scaling import Scaler
+from .tls import MeshTls
 from .vmodels import VModelService
 
 log = logging.getLogger(__name__)
@@ -261,12 +262,20 @@ async def start_mesh(
             options=[
                 ("grpc.max_receive_message_length", settings.grpc.max_message_bytes),
                 ("grpc.max_send_message_length", settings.grpc.max_message_bytes),
+                # grpc rejects headers between the soft and the absolute size at random:
+                # the same number for both makes the limit exact
                 ("grpc.max_metadata_size", settings.grpc.max_header_bytes),
+                ("grpc.absolute_max_metadata_size", settings.grpc.max_header_bytes),
                 ("grpc.so_reuseport", 0),
             ]
         )
+        tls = MeshTls(settings.tls) if settings.tls.enabled else None
+        listen = f"{settings.grpc.host}:{settings.grpc.port}"
         try:
-            port = server.add_insecure_port(f"{settings.grpc.host}:{settings.grpc.port}")
+            if tls is None:
+                port = server.add_insecure_port(listen)
+            else:
+                port = server.add_secure_port(listen, tls.server_credentials())
         except RuntimeError as exc:  # grpc raises when the address can't be bound
             raise Unavailable(f"cannot listen on port {settings.grpc.port}: is it in use?") from exc
         address = f"{settings.cluster.advertise_host}:{port}"
@@ -277,6 +286,7 @@ async def start_mesh(
             instance_id=settings.instance_id,
             labels=labels,
             settings=settings.cache,
+            load_queue=settings.limits.load_queue,
         )
         snapshot = _instance_snapshot(settings, loader, labels, now_ms())
         instances = Instances(
@@ -291,7 +301,7 @@ async def start_mesh(
         )
         await _forget_own_copies(registry, settings.instance_id)
         await instances.start()
-        peers = Peers(max_message_bytes=settings.grpc.max_message_bytes)
+        peers = Peers(max_message_bytes=settings.grpc.max_message_bytes, tls=tls)
         locator = Locator(
             registry=registry,
             loader=loader,
@@ -330,12 +340,22 @@ async def start_mesh(
             locator=locator,
             scaler=scaler,
             observer=observer,
+            limits=settings.limits,
         )
-        pb_grpc.add_ModelMeshServicer_to_server(ModelMeshServicer(models, vmodels), server)
-        admin_grpc.add_ModelMeshAdminServicer_to_server(
-            ModelMeshAdminServicer(models, vmodels, election), server
+        # the ModelMesh API parses its requests itself: bad bytes are INVALID_ARGUMENT
+        server.add_generic_rpc_handlers(
+            (
+                parsed_service(
+                    pb.DESCRIPTOR.services_by_name["ModelMesh"],
+                    ModelMeshServicer(models, vmodels),
+                ),
+                parsed_service(
+                    admin_pb.DESCRIPTOR.services_by_name["ModelMeshAdmin"],
+                    ModelMeshAdminServicer(models, vmodels, election),
+                ),
+            )
         )
-        front = Frontends(settings, store=kv, probe_key=layout.registry_prefix)
+        front = Frontends(settings, store=kv, probe_key=layout.registry_prefix, tls=tls)
         front.add_grpc_services(server)  # before the proxy, which claims every other method
         server.add_generic_rpc_handlers(
             (InferenceProxy(router, ready=front.readiness.is_ready, version=__version__),)

@@ -7,6 +7,7 @@
     ├── AlreadyExists (ALREADY_EXISTS)
     ├── FailedPrecondition (FAILED_PRECONDITION)
     ├── CapacityExhausted (RESOURCE_EXHAUSTED)
+    ├── LimitReached (RESOURCE_EXHAUSTED; a configured bound, named in the message)
     ├── NotHere (UNAVAILABLE; a forwarded request found no copy)
     ├── MethodNotServed (UNIMPLEMENTED)
     ├── NoEligibleInstance (FAILED_PRECONDITION)
@@ -72,6 +73,17 @@ class FailedPrecondition(MeshError):
 class CapacityExhausted(MeshError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     fault = "no-room"
+
+
+class LimitReached(MeshError):
+    """A bound on requests or loads (``settings.LimitSettings``) is reached; another
+    instance may have room."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    fault = "busy"
+
+    def __init__(self, what: str, variable: str, limit: int) -> None:
+        super().__init__(f"{what}: the limit of {limit} ({variable}) is reached; retry shortly")
 
 
 class NotHere(MeshError):

@@ -22,6 +22,7 @@ from .kv.store import KVStore
 from .observe import MetricsObserver, metrics_app
 from .probes import Readiness, keep_health, probe_app
 from .settings import Settings
+from .tls import MeshTls
 from .webserver import HttpServer, server_ssl_context, start_http
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,12 @@ _MAX_DRAIN_S = 30.0
 
 
 class Frontends:
-    def __init__(self, settings: Settings, *, store: KVStore, probe_key: str) -> None:
+    def __init__(
+        self, settings: Settings, *, store: KVStore, probe_key: str, tls: MeshTls | None = None
+    ) -> None:
         self.settings = settings
+        # https on the REST port (the probes stay plain http for the kubelet)
+        self.tls = tls
         self.readiness = Readiness(store, probe_key=probe_key)
         self.health: Health | None = None
         self.servers: list[HttpServer] = []
@@ -71,6 +76,7 @@ class Frontends:
                 host,
                 settings.http.rest_port,
                 what="REST",
+                ssl_context=self.tls.ssl_context() if self.tls is not None else None,
                 shutdown_timeout_s=drain_s,
             )
             self.servers.append(rest)

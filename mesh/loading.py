@@ -6,6 +6,11 @@ Room is made by evicting the least recently used models (``cache.py``). A failed
 is recorded on the model's registry record with the runtime's message, and locally
 with an expiry during which requests fail fast instead of reloading; the registration
 itself is never touched by a failure. Unloads wait for requests in flight on the copy.
+
+Bounds (``settings.LimitSettings``): a copy runs at most ``MM_MAX_INFLIGHT_PER_MODEL_COPY``
+requests at once, the rest wait in its queue of at most ``MM_MAX_QUEUE_PER_MODEL_COPY``
+(``LocalCopy.enter``); at most ``MM_MAX_LOAD_QUEUE`` loads wait for a loading slot. Past a
+bound the request or load is refused at once with ``LimitReached``.
 """
 
 from __future__ import annotations
@@ -14,13 +19,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
 import grpc
 
 from .cache import LruCache
-from .errors import CapacityExhausted, LoadFailed, MeshError, ModelNotFound, NoEligibleInstance
+from .errors import (
+    CapacityExhausted,
+    LimitReached,
+    LoadFailed,
+    MeshError,
+    ModelNotFound,
+    NoEligibleInstance,
+)
 from .events import MeshObserver
 from .placement import eligible
 from .records import ModelRecord
@@ -51,11 +64,42 @@ class LocalCopy:
     inflight: int = 0
     # set while an unload waits for in-flight requests to finish
     drained: asyncio.Event | None = field(default=None, repr=False)
+    # requests waiting for a turn while the copy runs its limit (made when first needed)
+    waiting: deque[asyncio.Future[None]] | None = field(default=None, repr=False)
 
-    def begin(self) -> None:
-        self.inflight += 1
+    async def enter(self, limit: int, queue: int) -> None:
+        """Take a turn on this copy: at once below ``limit`` requests running (0: no limit),
+        else after waiting in a queue of at most ``queue``. Pair with ``end``."""
+        if not limit or self.inflight < limit:
+            self.inflight += 1
+            return
+        if self.waiting is None:
+            self.waiting = deque()
+        if len(self.waiting) >= queue:
+            raise LimitReached(
+                f"model {self.model_id!r} has {self.inflight} requests running and "
+                f"{len(self.waiting)} waiting here",
+                "MM_MAX_QUEUE_PER_MODEL_COPY" if queue else "MM_MAX_INFLIGHT_PER_MODEL_COPY",
+                queue or limit,
+            )
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        try:
+            await turn  # end() hands its turn over: inflight already counts this request
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.end()  # given a turn, then cancelled: pass the turn on
+            elif turn in self.waiting:
+                self.waiting.remove(turn)
+            raise
 
     def end(self) -> None:
+        waiting = self.waiting
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
         self.inflight -= 1
         if self.inflight == 0 and self.drained is not None:
             self.drained.set()
@@ -73,6 +117,7 @@ class Loader:
         settings: CacheSettings,
         observer: MeshObserver | None = None,
         clock: Callable[[], int] = now_ms,
+        load_queue: int = 0,
     ) -> None:
         self.runtime = runtime
         self.info = info
@@ -87,6 +132,10 @@ class Loader:
         # model id -> (when, error) of the last failed load here
         self.failures: dict[str, tuple[int, MeshError]] = {}
         self._slots = asyncio.Semaphore(max(1, info.max_loading_concurrency))
+        # loads started and not finished, and how many of them may wait for a slot
+        # (0: no bound)
+        self.pending_loads = 0
+        self.load_queue = load_queue
         self._unloads: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         # called with a model id when a load finishes, loaded or failed
@@ -118,11 +167,20 @@ class Loader:
             raise failure
         if not eligible(record.type, self.labels):
             raise NoEligibleInstance(record.type)
+        slots = max(1, self.info.max_loading_concurrency)
+        if self.load_queue and self.pending_loads >= slots + self.load_queue:
+            raise LimitReached(
+                f"cannot start loading {model_id!r}: {self.pending_loads} loads are under way "
+                f"or waiting here",
+                "MM_MAX_LOAD_QUEUE",
+                self.load_queue,
+            )
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # nobody may await a failed load; don't warn about that
         ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         copy = LocalCopy(model_id, ready)
         self.copies[model_id] = copy
+        self.pending_loads += 1  # until _load ends
         stamp = last_used if last_used else self.clock()
         self._spawn(self._load(copy, record, stamp, why))
         return copy
@@ -143,6 +201,14 @@ class Loader:
     # -- loading ----------------------------------------------------------------
 
     async def _load(self, copy: LocalCopy, record: ModelRecord, last_used: int, why: str) -> None:
+        try:
+            await self._load_copy(copy, record, last_used, why)
+        finally:
+            self.pending_loads -= 1
+
+    async def _load_copy(
+        self, copy: LocalCopy, record: ModelRecord, last_used: int, why: str
+    ) -> None:
         model_id = copy.model_id
         try:
             pending_unload = self._unloads.get(model_id)

@@ -10,10 +10,13 @@ passes through as ``RuntimeCallError``.
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from .api.errors import FAULT_HEADER
 from .runtime.client import Metadata, RuntimeCallError
+from .tls import MeshTls, close_later, secure_or_insecure_channel
 
 HOP_HEADER = "mm-hop"
 PLACED_HEADER = "mm-placed-bin"
@@ -35,18 +38,27 @@ class PeerFault(Exception):
 
 
 class Peers:
-    def __init__(self, *, max_message_bytes: int) -> None:
-        self._options = [
+    def __init__(self, *, max_message_bytes: int, tls: MeshTls | None = None) -> None:
+        self._options: list[tuple[str, object]] = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.inflight: dict[str, int] = {}
+        # TLS to peers; channels are made anew when the certificate files change
+        self._tls = tls
+        self._tls_generation = 0
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _channel(self, address: str) -> grpc.aio.Channel:
+        tls = self._tls
+        if tls is not None and tls.peer_generation() != self._tls_generation:
+            self._tls_generation = tls.generation
+            close_later(list(self._channels.values()), 30.0, self._closing)
+            self._channels.clear()
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=self._options)
+            channel = secure_or_insecure_channel(address, self._options, tls)
             self._channels[address] = channel
         return channel
 
@@ -89,3 +101,4 @@ class Peers:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)

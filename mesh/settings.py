@@ -152,6 +152,43 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """TLS on the gRPC and REST ports and between instances (upstream's ``MM_TLS_*``); off
+    unless a certificate is given. The files are re-read when they change (``mesh/tls.py``)."""
+
+    # MM_TLS_KEY_CERT_PATH, MM_TLS_PRIVATE_KEY_PATH: this instance's PEM chain and key
+    cert_path: str = ""
+    key_path: str = ""
+    # MM_TLS_TRUST_CERT_PATH: CAs that client certificates and peers' certificates must
+    # chain to; unset: peers are checked against this instance's own certificate
+    trust_path: str = ""
+    # MM_TLS_CLIENT_AUTH: none | optional | require (client certificates)
+    client_auth: Literal["none", "optional", "require"] = "none"
+    # MM_TLS_PEER_SERVER_NAME: the name peers' certificates are checked against, when
+    # they do not carry the address peers are called at (pod IPs)
+    peer_server_name: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert_path)
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on the inference path; past one, a request gets RESOURCE_EXHAUSTED naming it.
+    0 means unbounded."""
+
+    # MM_MAX_INFLIGHT_REQUESTS: inference requests in this instance at once, waiting included
+    inflight_per_instance: int = 2000
+    # MM_MAX_INFLIGHT_PER_MODEL_COPY: requests running on one copy at once; more wait
+    inflight_per_copy: int = 0
+    # MM_MAX_QUEUE_PER_MODEL_COPY: requests waiting for one copy
+    queue_per_copy: int = 100
+    # MM_MAX_LOAD_QUEUE: loads waiting for a loading slot on this instance
+    load_queue: int = 200
+
+
+@dataclass(frozen=True)
 class LogSettings:
     # MM_LOG_FORMAT=json: one JSON object per line; else plain text
     json: bool = False
@@ -175,6 +212,8 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     logs: LogSettings = field(default_factory=LogSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     # the environment as given, for the built-in runtime's own settings
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -224,6 +263,13 @@ class Settings:
                 probe_port=_port(env, "MM_PROBE_PORT", 8089 if port else 0),
             ),
             logs=_logs(env),
+            tls=_tls(env),
+            limits=LimitSettings(
+                inflight_per_instance=env_int(env, "MM_MAX_INFLIGHT_REQUESTS", 2000),
+                inflight_per_copy=env_int(env, "MM_MAX_INFLIGHT_PER_MODEL_COPY", 0),
+                queue_per_copy=env_int(env, "MM_MAX_QUEUE_PER_MODEL_COPY", 100),
+                load_queue=env_int(env, "MM_MAX_LOAD_QUEUE", 200),
+            ),
             environ=dict(env),
         )
 
@@ -269,6 +315,34 @@ def _metrics(env: Mapping[str, str], *, default_port: int) -> MetricsSettings:
         fq_names=env_bool(named, "MM_METRICS fq_names", False),
         cert_path=cert,
         key_path=key,
+    )
+
+
+def _tls(env: Mapping[str, str]) -> TlsSettings:
+    cert = env.get("MM_TLS_KEY_CERT_PATH", "").strip()
+    key = env.get("MM_TLS_PRIVATE_KEY_PATH", "").strip()
+    trust = env.get("MM_TLS_TRUST_CERT_PATH", "").strip()
+    auth = env.get("MM_TLS_CLIENT_AUTH", "").strip().lower() or "none"
+    if auth not in ("none", "optional", "require"):
+        raise SettingsError(f"MM_TLS_CLIENT_AUTH={auth!r}: expected none, optional or require")
+    if bool(cert) != bool(key):
+        raise SettingsError("set both MM_TLS_KEY_CERT_PATH and MM_TLS_PRIVATE_KEY_PATH, or neither")
+    if env.get("MM_TLS_PRIVATE_KEY_PASSPHRASE", "").strip():
+        raise SettingsError(
+            "MM_TLS_PRIVATE_KEY_PASSPHRASE is not supported: give an unencrypted key "
+            "(a mounted Secret) in MM_TLS_PRIVATE_KEY_PATH"
+        )
+    if auth != "none" and not (cert and trust):
+        raise SettingsError(
+            f"MM_TLS_CLIENT_AUTH={auth} needs TLS (MM_TLS_KEY_CERT_PATH) and the CAs client "
+            "certificates are checked against (MM_TLS_TRUST_CERT_PATH)"
+        )
+    return TlsSettings(
+        cert_path=cert,
+        key_path=key,
+        trust_path=trust,
+        client_auth=auth,  # type: ignore[arg-type]
+        peer_server_name=env.get("MM_TLS_PEER_SERVER_NAME", "").strip(),
     )
 
 

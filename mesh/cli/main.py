@@ -70,16 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="the server it drives (endpoints and limits from the environment, see the README)",
     )
     adapter.set_defaults(handler=_adapter)
-    adapter = commands.add_parser(
-        "adapter", help="run a ModelRuntime adapter in front of a third-party model server"
-    )
-    adapter.add_argument(
-        "--server",
-        required=True,
-        choices=["mlserver", "triton", "torchserve", "tfserving"],
-        help="the server it drives (endpoints and limits from the environment, see the README)",
-    )
-    adapter.set_defaults(handler=_adapter)
     controller = commands.add_parser(
         "controller", help="run the controller: InferenceServices into mesh registrations"
     )
@@ -306,18 +296,6 @@ def _runtime(args: argparse.Namespace) -> int:
 
     try:
         settings = RuntimeSettings.from_env(os.environ)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    asyncio.run(serve_forever(settings))
-    return EXIT_OK
-
-
-def _adapter(args: argparse.Namespace) -> int:
-    from modelmesh.runtimes.adapters.server import serve_forever
-    from modelmesh.runtimes.adapters.settings import AdapterSettings
-
-    try:
-        settings = AdapterSettings.from_env(os.environ, args.server)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     asyncio.run(serve_forever(settings))

@@ -10,7 +10,8 @@ one (same ports, same data), which is what failover and fault tests need::
         cluster.leader().kill()
 
 ``make_tls_files`` writes a CA, a server certificate for 127.0.0.1/localhost and a client
-certificate; ``etcd_cluster(..., tls=files)`` then serves https and requires client
+certificate (the server's may authenticate a client too, as a mesh instance's does when
+it calls a peer); ``etcd_cluster(..., tls=files)`` then serves https and requires client
 certificates. ``cluster.etcdctl(...)`` runs etcdctl against the running members.
 
 The helpers are synchronous (processes and files), so async tests call them directly;
@@ -112,20 +113,20 @@ def make_tls_files(directory: Path, *, client_name: str = "root") -> TlsFiles:
         .sign(ca_key, hashes.SHA256())
     )
     write("ca", ca, ca_key)
-    for stem, subject, usage, sans in [
+    for stem, subject, usages, sans in [
         (
             "server",
             "localhost",
-            ExtendedKeyUsageOID.SERVER_AUTH,
+            [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
             [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
         ),
-        ("client", client_name, ExtendedKeyUsageOID.CLIENT_AUTH, [x509.DNSName(client_name)]),
+        ("client", client_name, [ExtendedKeyUsageOID.CLIENT_AUTH], [x509.DNSName(client_name)]),
     ]:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             builder(subject, "modelmesh test CA", key)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
         write(stem, cert, key)
