@@ -5,6 +5,7 @@ RuntimeFailure                 base; ``code`` is the gRPC status, ``message`` sa
 ├── ModelNotLoaded             NOT_FOUND: no model of that id is loaded here
 ├── InvalidRequest             INVALID_ARGUMENT: bad tensors, outputs, model type or path
 ├── ModelFileMissing           FAILED_PRECONDITION: nothing to load at the path; nothing tried
+├── FormatRefused              FAILED_PRECONDITION: the format runs code on load; not allowed
 ├── LoadFailed                 INTERNAL: the library could not load the file
 ├── LoadTimedOut               DEADLINE_EXCEEDED: the load outlived the loading timeout
 ├── PullFailed                 the storage error's code: the model could not be pulled
@@ -42,6 +43,13 @@ class InvalidRequest(RuntimeFailure):
 
 
 class ModelFileMissing(RuntimeFailure):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class FormatRefused(RuntimeFailure):
+    """The model's format runs code from the file when read, and this runtime is told not
+    to read such formats (``RUNTIME_ALLOW_PICKLE=false``)."""
+
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 

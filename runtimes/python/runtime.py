@@ -35,6 +35,7 @@ from modelmesh.protos import grpc_predict_v2_pb2 as v2
 from modelmesh.runtimes.python import sizing
 from modelmesh.runtimes.python.custom import import_classes, load_custom
 from modelmesh.runtimes.python.errors import (
+    FormatRefused,
     InvalidRequest,
     LoadAbandoned,
     LoadFailed,
@@ -113,6 +114,12 @@ class PythonRuntime:
                 for name, cls in custom.items()
             },
         }
+        # formats whose files run code when read, unless allowed: not served, and named so
+        self._refused: set[str] = set()
+        if not settings.allow_pickle:
+            self._refused = {name for name, fmt in self._formats.items() if fmt.runs_code}
+            for name in self._refused:
+                del self._formats[name]
         self._models: dict[str, LoadedModel] = {}
         self._loading: dict[str, asyncio.Task[LoadedModel]] = {}
         # The pool is the concurrency bound: a load waits for one of its threads. A load that
@@ -177,6 +184,12 @@ class PythonRuntime:
         """The format and the place of a model, or an error; reads no model file."""
         name = format_name(model_type, model_key)
         fmt = self._formats.get(name)
+        if name in self._refused:
+            raise FormatRefused(
+                f"model type {model_type!r}: {name} models are read with pickle, which runs "
+                "code from the model file; this runtime does not read them "
+                "(RUNTIME_ALLOW_PICKLE=false)"
+            )
         if fmt is None:
             raise InvalidRequest(
                 f"unsupported model type {model_type!r}; this runtime serves "

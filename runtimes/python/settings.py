@@ -20,6 +20,7 @@ Names follow upstream's runtime adapters where they had one:
 | ``INTERNAL_SERVING_GRPC_SOCKET_PATH`` | unset | listen on this unix socket instead |
 | ``MM_SVC_GRPC_MAX_MSG_SIZE`` | 16777216 | largest gRPC message, both servers (the mesh's own) |
 | ``MM_CUSTOM_MODEL_CLASSES`` | unset | ``type=package.module:Class,...`` (see ``custom.py``) |
+| ``RUNTIME_ALLOW_PICKLE`` | ``true`` | ``false``: refuse formats that run code on load (pickle) |
 
 Upstream's puller wrote every model into ``ROOT_MODEL_DIR`` and the runtime read it from there.
 Here ``ROOT_MODEL_DIR`` keeps the meaning it has for models given by a local path, and pulled
@@ -63,6 +64,8 @@ class RuntimeSettings:
     model_cache_dir: Path = Path(".modelmesh/cache")
     pull_timeout_ms: int = 30_000
     pvc_mounts_dir: Path = Path("/pvc_mounts")
+    # formats read with pickle (code from the model file runs) are served
+    allow_pickle: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RuntimeSettings:
@@ -89,6 +92,7 @@ class RuntimeSettings:
             model_cache_dir=reader.path("MM_MODEL_CACHE_DIR") or cls.model_cache_dir,
             pull_timeout_ms=reader.integer("MM_PULL_TIMEOUT_MS", 30_000),
             pvc_mounts_dir=reader.path("PVC_MOUNTS_DIR") or cls.pvc_mounts_dir,
+            allow_pickle=reader.boolean("RUNTIME_ALLOW_PICKLE", True),
         )
 
 
@@ -107,6 +111,14 @@ class _Reader:
         if value < minimum:
             raise ValueError(f"{name}={value} must be at least {minimum}")
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._environ.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"{name}={raw!r} is not a boolean (true/false)")
+        return raw in ("true", "1", "yes")
 
     def path(self, name: str) -> Path | None:
         raw = self._environ.get(name, "").strip()

@@ -62,6 +62,8 @@ class Format:
     disk_factor: float
     # one-time set-up before a load (importing a big library), kept out of its measurement
     prepare: Callable[[], None] | None = None
+    # reading the file runs code from it (pickle): refused with RUNTIME_ALLOW_PICKLE=false
+    runs_code: bool = False
 
 
 # The name tabular formats give their one input in metadata; requests may use any name.

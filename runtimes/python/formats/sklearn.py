@@ -62,5 +62,9 @@ def load(path: Path) -> SklearnModel:
 
 
 FORMAT = Format(
-    name="sklearn", suffixes=(".joblib", ".pkl", ".pickle"), load=load, disk_factor=1.25
+    name="sklearn",
+    suffixes=(".joblib", ".pkl", ".pickle"),
+    load=load,
+    disk_factor=1.25,
+    runs_code=True,
 )
