@@ -6,6 +6,7 @@ RuntimeFailure                 base; ``code`` is the gRPC status, ``message`` sa
 ├── InvalidRequest             INVALID_ARGUMENT: bad tensors, outputs, model type or path
 ├── ModelFileMissing           FAILED_PRECONDITION: nothing to load at the path; nothing tried
 ├── FormatRefused              FAILED_PRECONDITION: the format runs code on load; not allowed
+├── FormatUnavailable          FAILED_PRECONDITION: the format's library is not installed
 ├── LoadFailed                 INTERNAL: the library could not load the file
 ├── LoadTimedOut               DEADLINE_EXCEEDED: the load outlived the loading timeout
 ├── PullFailed                 the storage error's code: the model could not be pulled
@@ -43,6 +44,10 @@ class InvalidRequest(RuntimeFailure):
 
 
 class ModelFileMissing(RuntimeFailure):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class FormatUnavailable(RuntimeFailure):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 

@@ -211,4 +211,5 @@ def test_public_surface() -> None:
         "xgboost": (".json", ".ubj", ".bst", ".model"),
         "lightgbm": (".txt", ".model"),
         "onnx": (".onnx",),
+        "pytorch": (".pt", ".pth", ".torchscript"),
     }

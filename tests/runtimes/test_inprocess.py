@@ -80,7 +80,7 @@ async def test_failures_keep_their_codes(
     cases = [
         (client.load("x", "sklearn", "../../etc", ""), grpc.StatusCode.INVALID_ARGUMENT),
         (client.load("x", "sklearn", "nowhere", ""), grpc.StatusCode.FAILED_PRECONDITION),
-        (client.load("x", "pytorch", "sklearn", ""), grpc.StatusCode.INVALID_ARGUMENT),
+        (client.load("x", "tensorflow", "sklearn", ""), grpc.StatusCode.INVALID_ARGUMENT),
         (client.model_size("x"), grpc.StatusCode.NOT_FOUND),
         (client.predict_size("x", "sklearn", "/", ""), grpc.StatusCode.INVALID_ARGUMENT),
         (client.invoke(INFER, b"\xff\xff", "sk-1", []), grpc.StatusCode.INVALID_ARGUMENT),

@@ -142,7 +142,7 @@ async def test_unsupported_types_list_the_supported_ones(own_runtime: PythonRunt
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
     assert failure.message == (
         "unsupported model type 'tensorflow'; this runtime serves "
-        "sklearn, xgboost, lightgbm, onnx, sleepy, echo"
+        "sklearn, xgboost, lightgbm, onnx, pytorch, sleepy, echo"
     )
 
 
@@ -283,4 +283,12 @@ def test_custom_types_may_not_replace_built_in_formats(settings: RuntimeSettings
 
 
 def test_model_types(runtime: PythonRuntime) -> None:
-    assert runtime.model_types == ("sklearn", "xgboost", "lightgbm", "onnx", "sleepy", "echo")
+    assert runtime.model_types == (
+        "sklearn",
+        "xgboost",
+        "lightgbm",
+        "onnx",
+        "pytorch",
+        "sleepy",
+        "echo",
+    )

@@ -105,3 +105,21 @@ def write_onnx(directory: Path, name: str = "model.onnx") -> Path:
     path = _target(directory, name)
     path.write_bytes(onnx_model.SerializeToString())
     return path
+
+
+def write_torchscript(directory: Path, name: str = "model.pt") -> Path:
+    """A TorchScript linear classifier carrying the logistic regression's weights: outputs
+    class probabilities. Traced at test time; needs torch."""
+    import torch
+
+    model = _logreg()
+    linear = torch.nn.Linear(64, 10)
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(model.coef_.astype(np.float32)))  # type: ignore[attr-defined]
+        linear.bias.copy_(torch.from_numpy(model.intercept_.astype(np.float32)))  # type: ignore[attr-defined]
+    traced = torch.jit.trace(
+        torch.nn.Sequential(linear, torch.nn.Softmax(dim=1)), torch.zeros(1, 64)
+    )
+    path = _target(directory, name)
+    torch.jit.save(traced, str(path))
+    return path
