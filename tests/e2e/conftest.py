@@ -17,7 +17,7 @@ from tests.support.models import write_sklearn
 FAST_CLUSTER_ENV = {
     "CONTAINER_MEM_REQ_BYTES": str(256 * MIB),
     "MEM_BUFFER_BYTES": "0",
-    "MM_INSTANCE_LEASE_TTL_MS": "2000",
+    "MM_INSTANCE_LEASE_TTL_MS": "3000",
     "MM_ASSUME_INSTANCE_GONE_AFTER_MS": "1000",
     "MM_REAPER_INTERVAL_MS": "1000",
     "MM_JANITOR_INTERVAL_MS": "2000",
