@@ -1,0 +1,168 @@
+"""The Triton adapter against a real ``tritonserver`` (2.51.0 from nvidia-pytriton 0.7.0, in its
+own venv), with a mesh in front. The wheel ships only the Python backend, so the test model
+is a Python-backend model: a logistic regression trained at test time, its weights in an
+``.npz`` file, in Triton's own layout (``config.pbtxt`` + version directory).
+
+Marked slow: the first run makes pytriton's virtual environment (about 3.5 minutes here,
+network-bound); later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import joblib
+import numpy as np
+import pytest
+
+from modelmesh.protos import model_mesh_pb2 as mm
+from modelmesh.protos import model_runtime_pb2 as mr
+from modelmesh.runtimes.tensors import build_infer_request, response_arrays
+from tests.runtimes.adapters.conftest import StartAdapter, StartMesh
+from tests.runtimes.adapters.servers import RunningServer
+from tests.support.models import digits, write_sklearn
+
+pytestmark = pytest.mark.slow
+
+Status = mm.ModelStatusInfo.ModelStatus
+ROWS = 5
+
+CONFIG = """name: "lin"
+backend: "python"
+max_batch_size: 0
+input [ { name: "x" data_type: TYPE_FP32 dims: [ -1, 64 ] } ]
+output [ { name: "label" data_type: TYPE_INT64 dims: [ -1 ] } ]
+instance_group [ { kind: KIND_CPU count: 1 } ]
+"""
+
+MODEL_PY = """import os
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        weights = np.load(os.path.join(os.path.dirname(__file__), "weights.npz"))
+        self.coef, self.intercept = weights["coef"], weights["intercept"]
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
+            label = np.argmax(x @ self.coef.T + self.intercept, axis=1).astype(np.int64)
+            responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("label", label)]))
+        return responses
+"""
+
+
+def write_triton_model(directory: Path) -> np.ndarray:
+    """A Python-backend digits classifier in Triton's layout; its expected labels."""
+    trained = joblib.load(write_sklearn(directory.parent / f"{directory.name}-sklearn"))
+    version = directory / "1"
+    version.mkdir(parents=True)
+    (directory / "config.pbtxt").write_text(CONFIG)
+    (version / "model.py").write_text(MODEL_PY)
+    np.savez(
+        version / "weights.npz",
+        coef=trained.coef_.astype(np.float32),
+        intercept=trained.intercept_.astype(np.float32),
+    )
+    return trained.predict(digits()[0][:ROWS])
+
+
+async def _ready_models(triton: RunningServer) -> list[str]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        url = f"{triton.http_url}/v2/repository/index"
+        async with session.post(url, json={"ready": True}) as response:
+            return sorted(entry["name"] for entry in await response.json())
+
+
+async def _until_gone(triton: RunningServer, model_id: str) -> None:
+    """Triton finishes an unload in the background; wait for it (bounded)."""
+    for _ in range(100):
+        if model_id not in await _ready_models(triton):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{model_id} still loaded in Triton")
+
+
+async def test_mesh_predicts_through_triton(
+    triton: RunningServer, start_adapter: StartAdapter, start_mesh_on: StartMesh
+) -> None:
+    adapter = await start_adapter("triton", triton)
+    expected = write_triton_model(adapter.settings.models_root / "lin")
+    status = await adapter.stub.runtimeStatus(mr.RuntimeStatusRequest())
+    assert status.status == mr.RuntimeStatusResponse.READY
+    assert status.runtimeVersion.startswith("triton/")
+    mesh = await start_mesh_on(adapter)
+    registered = await mesh.mesh.registerModel(
+        mm.RegisterModelRequest(
+            modelId="lin__isvc-1",
+            modelInfo=mm.ModelInfo(type="rt:triton", path="lin"),
+            loadNow=True,
+            sync=True,
+        )
+    )
+    assert registered.status == Status.LOADED, registered.errors
+    # Triton knows the model by the mesh's id: the adapter rewrote the config's name
+    config = (triton.repository / "lin__isvc-1" / "config.pbtxt").read_text()
+    assert config.startswith('name: "lin__isvc-1"\n') and 'name: "lin"' not in config
+    assert await _ready_models(triton) == ["lin__isvc-1"]
+
+    request = build_infer_request("lin__isvc-1", {"x": np.asarray(digits()[0][:ROWS])})
+    reply = await mesh.v2.ModelInfer(request)  # no header: model_name only
+    assert response_arrays(reply)["label"].tolist() == expected.tolist()
+
+    await mesh.mesh.unregisterModel(mm.UnregisterModelRequest(modelId="lin__isvc-1"))
+    await _until_gone(triton, "lin__isvc-1")
+    assert not (triton.repository / "lin__isvc-1").exists()
+
+
+async def test_model_that_fails_to_initialize_reports_tritons_message(
+    triton: RunningServer, start_adapter: StartAdapter, start_mesh_on: StartMesh
+) -> None:
+    adapter = await start_adapter("triton", triton)
+    broken = adapter.settings.models_root / "broken"
+    write_triton_model(broken)
+    (broken / "1" / "weights.npz").unlink()  # initialize() cannot find its weights
+    mesh = await start_mesh_on(adapter)
+    status = await mesh.mesh.registerModel(
+        mm.RegisterModelRequest(
+            modelId="broken",
+            modelInfo=mm.ModelInfo(type="rt:triton", path="broken"),
+            loadNow=True,
+            sync=True,
+        )
+    )
+    assert status.status == Status.LOADING_FAILED
+    message = " ".join(status.errors)
+    assert "Triton could not load model broken" in message
+    assert "weights.npz" in message  # the Python backend's error, as Triton reported it
+    assert await _ready_models(triton) == []
+    assert not (triton.repository / "broken").exists()
+
+
+async def test_model_ids_triton_cannot_name_are_refused(
+    triton: RunningServer, start_adapter: StartAdapter
+) -> None:
+    adapter = await start_adapter("triton", triton)
+    write_triton_model(adapter.settings.models_root / "lin")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await adapter.stub.loadModel(
+            mr.LoadModelRequest(modelId="team/lin", modelType="rt:triton", modelPath="lin")
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "cannot be a directory name" in (refused.value.details() or "")
+    # no config.pbtxt and no backend Triton would use for the type: refused before Triton
+    (adapter.settings.models_root / "plain").mkdir()
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await adapter.stub.loadModel(
+            mr.LoadModelRequest(modelId="plain", modelType="sklearn", modelPath="plain")
+        )
+    assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "no known backend for model type 'sklearn'" in (unknown.value.details() or "")
