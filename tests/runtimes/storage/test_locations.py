@@ -146,3 +146,33 @@ def test_with_disk_size() -> None:
     assert json.loads(with_disk_size(_key("minio"), 42))["disk_size_bytes"] == 42
     assert with_disk_size("opaque", 42) == "opaque"
     assert json.loads(with_disk_size("", 7)) == {"disk_size_bytes": 7}
+
+
+@pytest.mark.parametrize(
+    ("storage_uri", "expected"),
+    [
+        ("s3://bucket-x/digits/model.joblib", ("s3", "bucket-x", "digits/model.joblib")),
+        ("https://files.test/m/model.onnx", ("http", "https://files.test/m/model.onnx", "")),
+        ("pvc://claim/m", ("pvc", "claim", "m")),
+        ("file://sklearn/model.joblib", None),
+    ],
+)
+def test_what_the_controller_writes_is_understood(
+    config: StorageConfig, tmp_path: Path, storage_uri: str, expected: tuple[str, str, str] | None
+) -> None:
+    """The controller turns a storageUri into a path and storage_params, as upstream's."""
+    from modelmesh.controller.sources import parse_storage_uri
+
+    path, params = parse_storage_uri(storage_uri)
+    key = json.dumps({"storage_key": None, "storage_params": params, "model_type": {"name": "x"}})
+    mounts = tmp_path / "pvc"
+    (mounts / "claim" / "m").mkdir(parents=True)
+    place = _locate(config, path, key, mounts)
+    if expected is None:
+        assert place is None and path == "sklearn/model.joblib"
+    elif expected[0] == "s3":
+        assert isinstance(place, S3Source) and (place.bucket, place.path) == expected[1:]
+    elif expected[0] == "http":
+        assert isinstance(place, HttpSource) and place.url == expected[1]
+    else:
+        assert place == MountedPath(mounts / "claim" / "m", mounts / "claim")
