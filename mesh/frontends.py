@@ -88,7 +88,13 @@ class Frontends:
                     failure_expiry_ms=settings.cache.load_failure_expiry_ms,
                 )
                 m = settings.metrics
-                tls = server_ssl_context(m.cert_path, m.key_path) if m.scheme == "https" else None
+                # https: the instance's certificate (no client certificates asked for, so
+                # Prometheus can scrape), else a self-signed one, as upstream
+                tls = (
+                    server_ssl_context(settings.tls.cert_path, settings.tls.key_path)
+                    if m.scheme == "https"
+                    else None
+                )
                 served = await start_http(
                     metrics_app(metrics), host, m.port, what="metrics", ssl_context=tls
                 )
@@ -112,6 +118,7 @@ class Frontends:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
+            self._health_task = None
         for server in reversed(self.servers):
             await server.stop()
         self.servers.clear()

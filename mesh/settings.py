@@ -135,9 +135,6 @@ class MetricsSettings:
     per_model: bool = False
     # method labels as "pkg.Service/Method" instead of "Method"
     fq_names: bool = False
-    # https: PEM files (MM_TLS_KEY_CERT_PATH, MM_TLS_PRIVATE_KEY_PATH); unset: self-signed
-    cert_path: str = ""
-    key_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -283,8 +280,6 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
 
 def _metrics(env: Mapping[str, str], *, default_port: int) -> MetricsSettings:
     raw = env.get("MM_METRICS", "").strip()
-    cert = env.get("MM_TLS_KEY_CERT_PATH", "").strip()
-    key = env.get("MM_TLS_PRIVATE_KEY_PATH", "").strip()
     if raw == "disabled":
         return MetricsSettings(enabled=False)
     kind, _, params = raw.partition(":")
@@ -304,8 +299,6 @@ def _metrics(env: Mapping[str, str], *, default_port: int) -> MetricsSettings:
     scheme = values.get("scheme", "http")
     if scheme not in ("http", "https"):
         raise SettingsError(f"MM_METRICS: scheme={scheme!r} must be http or https")
-    if bool(cert) != bool(key):
-        raise SettingsError("set both MM_TLS_KEY_CERT_PATH and MM_TLS_PRIVATE_KEY_PATH, or neither")
     # the parameters, checked by the same rules as variables, named "MM_METRICS <param>"
     named = {f"MM_METRICS {name}": value for name, value in values.items()}
     return MetricsSettings(
@@ -313,8 +306,6 @@ def _metrics(env: Mapping[str, str], *, default_port: int) -> MetricsSettings:
         scheme=scheme,  # type: ignore[arg-type]
         per_model=env_bool(named, "MM_METRICS per_model_metrics", False),
         fq_names=env_bool(named, "MM_METRICS fq_names", False),
-        cert_path=cert,
-        key_path=key,
     )
 
 

@@ -8,6 +8,7 @@ at start when none are given (what upstream's metrics endpoint did).
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import ssl
 import tempfile
@@ -70,6 +71,12 @@ def server_ssl_context(cert_path: str = "", key_path: str = "") -> ssl.SSLContex
                 f"cannot use the TLS certificate {cert_path!r} and key {key_path!r}: {exc}"
             ) from exc
         return context
+    if importlib.util.find_spec("cryptography") is None:
+        raise Unavailable(
+            "https without a certificate needs the cryptography package for a self-signed "
+            "one: pip install cryptography, or set MM_TLS_KEY_CERT_PATH and "
+            "MM_TLS_PRIVATE_KEY_PATH"
+        )
     with tempfile.TemporaryDirectory(prefix="mm-tls-") as tmp:
         cert, key = _self_signed(Path(tmp))
         context.load_cert_chain(cert, key)

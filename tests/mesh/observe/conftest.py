@@ -3,6 +3,7 @@ model, and a Prometheus scrape parsed into samples."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,11 +43,20 @@ async def model_size(start: StartMesh, clients, tmp_path: Path) -> int:
     return entry.size
 
 
-async def scrape(app: MeshApp, http: aiohttp.ClientSession, scheme: str = "http") -> Samples:
-    """``/metrics`` of ``app`` over real HTTP(S), parsed as Prometheus exposition text."""
+async def scrape(
+    app: MeshApp,
+    http: aiohttp.ClientSession,
+    scheme: str = "http",
+    context: ssl.SSLContext | None = None,
+) -> Samples:
+    """``/metrics`` of ``app`` over real HTTP(S), parsed as Prometheus exposition text; https
+    checks the certificate against ``context``, or not at all without one."""
     assert app.front is not None and app.front.metrics_port
     url = f"{scheme}://127.0.0.1:{app.front.metrics_port}/metrics"
-    async with http.get(url, ssl=False if scheme == "https" else None) as reply:
+    verify: ssl.SSLContext | bool | None = None
+    if scheme == "https":
+        verify = context or False
+    async with http.get(url, ssl=verify) as reply:
         assert reply.status == 200
         text = await reply.text()
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from modelmesh.protos import model_mesh_pb2 as pb
 from modelmesh.runtimes.tensors import build_infer_request
 from tests.mesh.conftest import Clients, StartMesh
 from tests.mesh.observe.conftest import Samples, scrape, total
+from tests.support.etcd import make_tls_files
 from tests.support.models import digits
 
 INFER = "ModelInfer"
@@ -133,6 +135,23 @@ async def test_https_with_a_self_signed_certificate(
     assert total(samples, "modelmesh_instance_capacity_bytes") == app.loader.cache.capacity
     with pytest.raises(aiohttp.ClientError):
         await scrape(app, http, scheme="http")
+
+
+async def test_https_with_the_instance_certificate(
+    start: StartMesh, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    pki = make_tls_files(tmp_path / "pki")
+    app = await start(
+        MM_METRICS="prometheus:port=0;scheme=https",
+        MM_TLS_KEY_CERT_PATH=str(pki.server_cert),
+        MM_TLS_PRIVATE_KEY_PATH=str(pki.server_key),
+        MM_TLS_TRUST_CERT_PATH=str(pki.ca),
+        # the API ports want client certificates; Prometheus has none and still scrapes
+        MM_TLS_CLIENT_AUTH="require",
+    )
+    trusting_the_ca = ssl.create_default_context(cafile=str(pki.ca))
+    samples = await scrape(app, http, scheme="https", context=trusting_the_ca)
+    assert total(samples, "modelmesh_instance_capacity_bytes") == app.loader.cache.capacity
 
 
 async def test_disabled_metrics_serve_nothing(start: StartMesh) -> None:
