@@ -4,8 +4,11 @@ A ``ServerAdapter`` (``mlserver.py``, ``triton.py``, ``torchserve.py``, ``tfserv
 knows only its server: whether it is up, how to make it load or unload one model, which
 inference methods it serves. ``AdapterRuntime`` does the rest, the same for all of them:
 
-- a load resolves ``modelPath`` inside the models root (``paths.py`` of the built-in runtime),
-  then runs the server's load; loads of one id share one attempt, at most
+- a load finds the model as the built-in runtime does: a model in storage (a storage key in
+  ``modelKey``, or an ``s3://``/``http(s)://``/``pvc://`` ``modelPath``) is pulled into the
+  cache first (``modelmesh.runtimes.storage``, upstream's embedded puller) and removed on
+  unload; any other ``modelPath`` resolves inside the models root. Then the server's load
+  runs; loads of one id share one attempt, at most
   ``LOADING_CONCURRENCY`` run at once, and each must end within ``LOADTIME_TIMEOUT``
   (queueing included) or the server is told to unload it and the caller gets
   DEADLINE_EXCEEDED;
@@ -23,7 +26,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -38,8 +40,18 @@ from modelmesh.runtimes.python.errors import (
     LoadTimedOut,
     ModelFileMissing,
     ModelNotLoaded,
+    PullFailed,
 )
 from modelmesh.runtimes.python.paths import resolve_model_path
+from modelmesh.runtimes.storage import (
+    MountedPath,
+    Puller,
+    Source,
+    StorageConfig,
+    StorageError,
+    locate,
+)
+from modelmesh.runtimes.storage.files import disk_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +119,8 @@ class AdapterRuntime:
         self._sizes: dict[str, int] = {}
         self._loading: dict[str, asyncio.Task[int]] = {}
         self._slots = asyncio.Semaphore(settings.loading_concurrency)
+        self._storage = StorageConfig(settings.storage_config_dir)
+        self._puller: Puller | None = None  # made at the first pull: it creates its directory
 
     @property
     def limit_model_concurrency(self) -> int:
@@ -145,8 +159,8 @@ class AdapterRuntime:
             return self._sizes[model_id]
         task = self._loading.get(model_id)
         if task is None:
-            model = self._plan(model_id, model_type, model_path, model_key)
-            task = asyncio.create_task(self._load(model), name=f"load {model_id}")
+            model, place = self._plan(model_id, model_type, model_path, model_key)
+            task = asyncio.create_task(self._load(model, place), name=f"load {model_id}")
             self._loading[model_id] = task
             task.add_done_callback(functools.partial(self._forget_load, model_id))
         try:
@@ -164,30 +178,51 @@ class AdapterRuntime:
         if not task.cancelled() and task.exception() is not None:
             logger.warning("loading model %s failed: %s", model_id, task.exception())
 
-    def _plan(self, model_id: str, model_type: str, model_path: str, model_key: str) -> ModelFiles:
-        """The model's files and format, or an error; asks the server nothing."""
-        path = resolve_model_path(self._settings.models_root, model_path)
-        if not path.exists():
-            raise ModelFileMissing(f"model path {model_path!r} does not exist ({path})")
-        return ModelFiles(
+    def _plan(
+        self, model_id: str, model_type: str, model_path: str, model_key: str
+    ) -> tuple[ModelFiles, Source | None]:
+        """The model, and its source when it must be pulled first (``path`` is then only a
+        placeholder); reads no model file and asks the server nothing."""
+        settings = self._settings
+        try:
+            place = locate(model_path, model_key, self._storage, pvc_mounts=settings.pvc_mounts_dir)
+        except StorageError as exc:
+            raise PullFailed(f"model path {model_path!r}: {exc.message}", exc.code) from None
+        if isinstance(place, Source):
+            path = settings.models_root  # a placeholder: the pull says where it is
+        else:
+            path = (
+                place.path
+                if isinstance(place, MountedPath)
+                else resolve_model_path(settings.models_root, model_path)
+            )
+            if not path.exists():
+                raise ModelFileMissing(f"model path {model_path!r} does not exist ({path})")
+        files = ModelFiles(
             model_id, model_type_name(model_type, model_key), path, parse_key(model_key)
         )
+        return files, place if isinstance(place, Source) else None
 
-    async def _load(self, model: ModelFiles) -> int:
+    async def _load(self, model: ModelFiles, source: Source | None) -> int:
         timeout_ms = self._settings.loading_timeout_ms
         started = time.monotonic()
+        stage = "load"
         try:
             async with asyncio.timeout(timeout_ms / 1000):
+                if source is not None:
+                    stage = "pull"
+                    model = await self._pull(model, source)
+                    stage = "load"
                 async with self._slots:
                     await self._server.load(model)
         except TimeoutError:
-            await self._server_unload(model.model_id)
+            await asyncio.shield(self._abandon(model.model_id))
             raise LoadTimedOut(
-                f"{self._server.display_name} took longer than {timeout_ms} ms "
-                f"(LOADTIME_TIMEOUT) to load model {model.model_id} from {model.path}"
+                f"{stage}ing model {model.model_id} for {self._server.display_name} took "
+                f"longer than {timeout_ms} ms (LOADTIME_TIMEOUT)"
             ) from None
-        except asyncio.CancelledError:  # unloaded while loading: the server may finish later
-            await asyncio.shield(self._server_unload(model.model_id))
+        except BaseException:  # unloaded while loading, or failed: the server may have it
+            await asyncio.shield(self._abandon(model.model_id))
             raise
         size = self.size_of(model)
         self._sizes[model.model_id] = size
@@ -200,6 +235,29 @@ class AdapterRuntime:
             size,
         )
         return size
+
+    async def _pull(self, model: ModelFiles, source: Source) -> ModelFiles:
+        if self._puller is None:
+            settings = self._settings
+            self._puller = Puller(
+                settings.model_cache_dir,
+                timeout_s=settings.pull_timeout_ms / 1000,
+                threads=settings.loading_concurrency,
+            )
+        try:
+            pulled = await self._puller.pull(model.model_id, source)
+        except StorageError as exc:
+            raise PullFailed(
+                f"pulling model {model.model_id} failed: {exc.message}", exc.code
+            ) from None
+        key = {**model.key, "disk_size_bytes": pulled.disk_bytes}
+        return ModelFiles(model.model_id, model.model_type, pulled.path, key)
+
+    async def _abandon(self, model_id: str) -> None:
+        """After a failed or cancelled load: the server drops the model, the pull goes."""
+        await self._server_unload(model_id)
+        if self._puller is not None:
+            await self._puller.remove(model_id)
 
     async def _server_unload(self, model_id: str) -> None:
         try:
@@ -216,6 +274,8 @@ class AdapterRuntime:
                 await task
         self._sizes.pop(model_id, None)
         await self._server.unload(model_id)
+        if self._puller is not None:
+            await self._puller.remove(model_id)
 
     # ------------------------------------------------------------ sizes
 
@@ -223,11 +283,18 @@ class AdapterRuntime:
         """Bytes on disk x the multiplier, or the default size when that is 0."""
         disk = model.key.get("disk_size_bytes")
         if not (isinstance(disk, int) and disk > 0):
-            disk = _disk_bytes(model.path)
+            disk = disk_bytes(model.path)
         return int(disk * self._settings.size_multiplier) or self._settings.default_model_size
 
     def predict_size(self, model_id: str, model_type: str, model_path: str, model_key: str) -> int:
-        return self.size_of(self._plan(model_id, model_type, model_path, model_key))
+        """The size a load would report; 0 (unknown) for a model in storage not pulled yet."""
+        model, source = self._plan(model_id, model_type, model_path, model_key)
+        if source is not None:
+            pulled = self._puller.pulled(model_id) if self._puller else None
+            if pulled is None:
+                return 0
+            model = ModelFiles(model_id, model.model_type, pulled.path, model.key)
+        return self.size_of(model)
 
     def model_size(self, model_id: str) -> int:
         size = self._sizes.get(model_id)
@@ -238,15 +305,6 @@ class AdapterRuntime:
     async def close(self) -> None:
         for task in self._loading.values():
             task.cancel()
+        if self._puller is not None:
+            await self._puller.close()
         await self._server.close()
-
-
-def _disk_bytes(path: Path) -> int:
-    """Bytes of the file, or of every file under the directory, links followed."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(
-        os.stat(os.path.join(directory, name)).st_size
-        for directory, _, names in os.walk(path, followlinks=True)
-        for name in names
-    )

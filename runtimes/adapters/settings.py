@@ -18,6 +18,10 @@ Names follow upstream's runtime adapters (UPSTREAM.md §3.3) where they had one:
 | ``MODELSIZE_MULTIPLIER`` | 1.25 | a model's size = its bytes on disk x this |
 | ``LIMIT_PER_MODEL_CONCURRENCY`` | 0 | requests a copy takes at once (0: no limit) |
 | ``RUNTIME_VERSION`` | what the server reports | ``runtimeVersion`` in ``runtimeStatus`` |
+| ``STORAGE_CONFIG_DIR`` | unset | storage-config directory (a mounted Secret), see ``storage/`` |
+| ``MM_MODEL_CACHE_DIR`` | ``./.modelmesh/cache`` | where models pulled from storage are copied |
+| ``MM_PULL_TIMEOUT_MS`` | 30000 | milliseconds a storage server may stay silent in a pull |
+| ``PVC_MOUNTS_DIR`` | ``/pvc_mounts`` | where claims are mounted, one directory per claim name |
 
 (1) Where the adapter writes each model's layout, emptied when the adapter starts serving:
 MLServer's ``model_repository_root``, Triton's ``--model-repository``, TorchServe's
@@ -68,6 +72,11 @@ class AdapterSettings:
     size_multiplier: float = 1.25
     limit_model_concurrency: int = 0
     runtime_version: str = ""
+    # storage, as the built-in runtime reads it (runtimes/python/settings.py)
+    storage_config_dir: Path | None = None
+    model_cache_dir: Path = Path(".modelmesh/cache")
+    pull_timeout_ms: int = 30_000
+    pvc_mounts_dir: Path = Path("/pvc_mounts")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], server: str) -> AdapterSettings:
@@ -112,6 +121,10 @@ class AdapterSettings:
             size_multiplier=read.number("MODELSIZE_MULTIPLIER", 1.25),
             limit_model_concurrency=read.integer("LIMIT_PER_MODEL_CONCURRENCY", 0, minimum=0),
             runtime_version=read.text("RUNTIME_VERSION"),
+            storage_config_dir=read.path("STORAGE_CONFIG_DIR"),
+            model_cache_dir=read.path("MM_MODEL_CACHE_DIR") or cls.model_cache_dir,
+            pull_timeout_ms=read.integer("MM_PULL_TIMEOUT_MS", 30_000),
+            pvc_mounts_dir=read.path("PVC_MOUNTS_DIR") or cls.pvc_mounts_dir,
         )
 
 
@@ -138,6 +151,10 @@ class _Reader:
         if value < minimum:
             raise ValueError(f"{name}={value} must be at least {minimum}")
         return value
+
+    def path(self, name: str) -> Path | None:
+        raw = self.text(name)
+        return Path(raw) if raw else None
 
     def number(self, name: str, default: float) -> float:
         raw = self.text(name)

@@ -22,6 +22,7 @@ from modelmesh.runtimes.tensors import build_infer_request, response_arrays
 from tests.runtimes.adapters.conftest import Adapter, StartAdapter, StartMesh
 from tests.runtimes.adapters.servers import RunningServer
 from tests.support.models import digits, write_sklearn
+from tests.support.storage import S3Server, write_storage_config
 
 pytestmark = pytest.mark.slow
 
@@ -211,3 +212,56 @@ async def test_requests_it_cannot_serve(
         assert failed.value.code() == code, path
         assert words in (failed.value.details() or ""), path
     assert await _index(mlserver) == []
+
+
+async def test_model_in_s3_is_pulled_served_and_removed(
+    mlserver: RunningServer,
+    start_adapter: StartAdapter,
+    start_mesh_on: StartMesh,
+    s3_server: S3Server,
+    tmp_path: Path,
+) -> None:
+    bucket = s3_server.new_bucket()
+    model_file = write_sklearn(tmp_path / "upload")
+    s3_server.upload(bucket, "digits/model.joblib", model_file)
+    config = tmp_path / "storage-config"
+    write_storage_config(config, "models", s3_server.entry(bucket))
+    cache = tmp_path / "cache"
+    adapter = await start_adapter(
+        "mlserver", mlserver, STORAGE_CONFIG_DIR=str(config), MM_MODEL_CACHE_DIR=str(cache)
+    )
+    mesh = await start_mesh_on(adapter)
+    status = await mesh.mesh.registerModel(
+        mm.RegisterModelRequest(
+            modelId="from-s3",
+            modelInfo=mm.ModelInfo(
+                type="sklearn", path="digits/model.joblib", key='{"storage_key": "models"}'
+            ),
+            loadNow=True,
+            sync=True,
+        )
+    )
+    assert status.status == Status.LOADED, status.errors
+    pulled = list(cache.rglob("model.joblib"))
+    assert [p.read_bytes() for p in pulled] == [model_file.read_bytes()]
+    reply = await mesh.v2.ModelInfer(_request("from-s3"))
+    labels = next(iter(response_arrays(reply).values()))
+    assert labels.ravel().tolist() == _expected(model_file).tolist()
+    size = await adapter.stub.modelSize(mr.ModelSizeRequest(modelId="from-s3"))
+    assert size.sizeInBytes == int(model_file.stat().st_size * 1.25)
+
+    await mesh.mesh.unregisterModel(mm.UnregisterModelRequest(modelId="from-s3"))
+    assert list(cache.rglob("model.joblib")) == []
+    assert await _index(mlserver) == []
+
+    # a key the storage config does not have: the storage's message, MLServer never asked
+    missing = await mesh.mesh.registerModel(
+        mm.RegisterModelRequest(
+            modelId="nowhere",
+            modelInfo=mm.ModelInfo(type="sklearn", path="x", key='{"storage_key": "other"}'),
+            loadNow=True,
+            sync=True,
+        )
+    )
+    assert missing.status == Status.LOADING_FAILED
+    assert "storage key 'other'" in " ".join(missing.errors)
