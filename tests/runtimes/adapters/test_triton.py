@@ -10,6 +10,7 @@ network-bound); later runs reuse it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 
 import grpc
@@ -166,3 +167,86 @@ async def test_model_ids_triton_cannot_name_are_refused(
         )
     assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "no known backend for model type 'sklearn'" in (unknown.value.details() or "")
+
+
+SLOW_MODEL_PY = """import time
+
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        with open({log!r}, "a") as log:
+            log.write(f"start {{args['model_name']}} {{time.time()}}\\n")
+        time.sleep({seconds})
+        with open({log!r}, "a") as log:
+            log.write(f"end {{args['model_name']}} {{time.time()}}\\n")
+
+    def execute(self, requests):
+        return []
+"""
+
+
+def write_slow_model(directory: Path, log: Path, seconds: float) -> None:
+    """A model whose initialize takes ``seconds`` and logs when it ran."""
+    (directory / "1").mkdir(parents=True)
+    (directory / "config.pbtxt").write_text(CONFIG)
+    (directory / "1" / "model.py").write_text(SLOW_MODEL_PY.format(log=str(log), seconds=seconds))
+
+
+def _runs(log: Path) -> dict[str, list[tuple[float, float]]]:
+    """Model name -> (start, end) of each initialize, from the log."""
+    starts: dict[str, list[float]] = {}
+    runs: dict[str, list[tuple[float, float]]] = {}
+    for line in log.read_text().splitlines():
+        event, name, at = line.split()
+        if event == "start":
+            starts.setdefault(name, []).append(float(at))
+        else:
+            runs.setdefault(name, []).append((starts[name].pop(0), float(at)))
+    return runs
+
+
+async def test_loads_are_single_flight_one_at_a_time(
+    triton: RunningServer, start_adapter: StartAdapter, tmp_path: Path
+) -> None:
+    log = tmp_path / "initialize.log"
+    adapter = await start_adapter("triton", triton, LOADING_CONCURRENCY="1")
+    for name in ("slow-a", "slow-b"):
+        write_slow_model(adapter.settings.models_root / name, log, 1.0)
+    await adapter.stub.runtimeStatus(mr.RuntimeStatusRequest())
+
+    def load(model_id: str) -> Awaitable[mr.LoadModelResponse]:
+        return adapter.stub.loadModel(
+            mr.LoadModelRequest(modelId=model_id, modelType="rt:triton", modelPath=model_id)
+        )
+
+    # two callers of slow-a share one load; slow-b waits for a loading slot
+    await asyncio.gather(load("slow-a"), load("slow-a"), load("slow-b"))
+    runs = _runs(log)
+    assert {name: len(r) for name, r in runs.items()} == {"slow-a": 1, "slow-b": 1}
+    (a_start, a_end), (b_start, b_end) = runs["slow-a"][0], runs["slow-b"][0]
+    assert a_end <= b_start or b_end <= a_start, runs  # never both at once
+    assert await _ready_models(triton) == ["slow-a", "slow-b"]
+
+
+async def test_a_load_past_the_timeout_is_deadline_exceeded_and_unloaded(
+    triton: RunningServer, start_adapter: StartAdapter, tmp_path: Path
+) -> None:
+    log = tmp_path / "initialize.log"
+    adapter = await start_adapter("triton", triton, LOADTIME_TIMEOUT="1000")
+    write_slow_model(adapter.settings.models_root / "sleepy", log, 4.0)
+    await adapter.stub.runtimeStatus(mr.RuntimeStatusRequest())
+    with pytest.raises(grpc.aio.AioRpcError) as late:
+        await adapter.stub.loadModel(
+            mr.LoadModelRequest(modelId="sleepy", modelType="rt:triton", modelPath="sleepy")
+        )
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "longer than 1000 ms (LOADTIME_TIMEOUT)" in (late.value.details() or "")
+    # Triton finishes the load it had begun; the adapter's unload then takes it away
+    for _ in range(150):
+        if "end" in log.read_text() and await _ready_models(triton) == []:
+            break
+        await asyncio.sleep(0.1)
+    assert "end" in log.read_text()
+    assert await _ready_models(triton) == []
