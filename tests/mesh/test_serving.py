@@ -220,17 +220,17 @@ async def test_unregister_unloads_and_forgets(start: StartMesh, clients) -> None
 async def test_model_type_the_runtime_does_not_serve_is_refused(start: StartMesh, clients) -> None:
     c = clients(await start())
     request = pb.RegisterModelRequest(
-        modelId="torchy", modelInfo=pb.ModelInfo(type="pytorch", path="x"), loadNow=True
+        modelId="tf-model", modelInfo=pb.ModelInfo(type="tensorflow", path="x"), loadNow=True
     )
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await c.mesh.registerModel(request)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "label requirements" in (err.value.details() or "")
     # the registration itself stands; requests get the same clear error
-    status = await c.mesh.getModelStatus(pb.GetStatusRequest(modelId="torchy"))
+    status = await c.mesh.getModelStatus(pb.GetStatusRequest(modelId="tf-model"))
     assert status.status == Status.NOT_LOADED
     with pytest.raises(grpc.aio.AioRpcError) as infer:
-        await c.v2.ModelInfer(_infer("torchy"))
+        await c.v2.ModelInfer(_infer("tf-model"))
     assert infer.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
