@@ -23,7 +23,6 @@ inference methods it serves. ``AdapterRuntime`` does the rest, the same for all 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -270,8 +269,7 @@ class AdapterRuntime:
         task = self._loading.pop(model_id, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            await asyncio.wait([task])  # its clean-up runs; its outcome is not ours to raise
         self._sizes.pop(model_id, None)
         await self._server.unload(model_id)
         if self._puller is not None:

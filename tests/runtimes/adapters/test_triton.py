@@ -250,3 +250,34 @@ async def test_a_load_past_the_timeout_is_deadline_exceeded_and_unloaded(
         await asyncio.sleep(0.1)
     assert "end" in log.read_text()
     assert await _ready_models(triton) == []
+
+
+async def test_unload_during_a_load_abandons_it(
+    triton: RunningServer, start_adapter: StartAdapter, tmp_path: Path
+) -> None:
+    log = tmp_path / "initialize.log"
+    adapter = await start_adapter("triton", triton)
+    write_slow_model(adapter.settings.models_root / "sleepy", log, 2.0)
+    await adapter.stub.runtimeStatus(mr.RuntimeStatusRequest())
+    loading = asyncio.ensure_future(
+        adapter.stub.loadModel(
+            mr.LoadModelRequest(modelId="sleepy", modelType="rt:triton", modelPath="sleepy")
+        )
+    )
+    for _ in range(100):  # until Triton is initializing the model
+        if log.exists():
+            break
+        await asyncio.sleep(0.1)
+    await adapter.stub.unloadModel(mr.UnloadModelRequest(modelId="sleepy"))
+    with pytest.raises(grpc.aio.AioRpcError) as abandoned:
+        await loading
+    assert abandoned.value.code() == grpc.StatusCode.ABORTED
+    assert "unloaded while loading" in (abandoned.value.details() or "")
+    for _ in range(100):
+        if "end" in log.read_text() and await _ready_models(triton) == []:
+            break
+        await asyncio.sleep(0.1)
+    assert await _ready_models(triton) == []
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await adapter.stub.modelSize(mr.ModelSizeRequest(modelId="sleepy"))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
