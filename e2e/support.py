@@ -14,8 +14,9 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -60,11 +61,42 @@ def require_tools(*tools: str) -> None:
         pytest.skip(f"not on PATH: {', '.join(missing)} (this test needs a machine that has them)")
 
 
-def container_engine() -> str:
+@dataclass(frozen=True)
+class Engine:
+    """docker or podman, with the flags this kind of machine needs.
+
+    Podman here runs only with runc and cgroupfs (crun has no CAP_SYS_RESOURCE) and with
+    explicit ulimits (runc cannot raise them); ENGINE_GLOBAL_ARGS and ENGINE_RUN_ARGS
+    replace those defaults on machines that need other flags, or none.
+    """
+
+    name: str
+    global_args: tuple[str, ...] = ()
+    run_args: tuple[str, ...] = ()
+
+    def __call__(self, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+        return run(self.name, *self.global_args, *args, **options)
+
+    def start(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``<engine> run --detach <args>``."""
+        return self("run", "--detach", *self.run_args, *args)
+
+
+PODMAN_DEFAULTS = (
+    "--runtime runc --cgroup-manager cgroupfs",
+    "--ulimit nofile=20000:20000 --ulimit nproc=1024:1024",
+)
+
+
+def container_engine() -> Engine:
     """docker or podman, whichever answers (ENGINE= to choose); skips when none does."""
     candidates = [os.environ["ENGINE"]] if os.environ.get("ENGINE") else ["docker", "podman"]
-    for engine in candidates:
-        if shutil.which(engine) and run(engine, "info", timeout=60, check=False).returncode == 0:
+    for name in candidates:
+        defaults = PODMAN_DEFAULTS if name == "podman" else ("", "")
+        global_args = os.environ.get("ENGINE_GLOBAL_ARGS", defaults[0]).split()
+        run_args = os.environ.get("ENGINE_RUN_ARGS", defaults[1]).split()
+        engine = Engine(name, tuple(global_args), tuple(run_args))
+        if shutil.which(name) and engine("info", timeout=60, check=False).returncode == 0:
             return engine
     pytest.skip(
         f"no container engine answers ({' / '.join(c + ' info' for c in candidates)} failed); "
@@ -72,12 +104,17 @@ def container_engine() -> str:
     )
 
 
-def build_image(engine: str, image: str) -> str:
+def build_image(engine: Engine, image: str) -> str:
     """The image built from the working tree (E2E_IMAGE= to use a prebuilt one)."""
     prebuilt = os.environ.get("E2E_IMAGE")
     if prebuilt:
         return prebuilt
-    run(BUILD_SCRIPT, timeout=1800, env={"ENGINE": engine, "IMAGE": image})
+    env = {
+        "ENGINE": engine.name,
+        "ENGINE_GLOBAL_ARGS": " ".join(engine.global_args),
+        "IMAGE": image,
+    }
+    run(BUILD_SCRIPT, timeout=1800, env=env)
     return image
 
 

@@ -109,23 +109,23 @@ def pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "storage-config": f"{storage}:/etc/modelmesh/storage:ro",
             "models": f"{models}:/models:ro",
         }
-        command = [engine, "run", "--detach", "--name", "modelmesh-e2e-pod", "--network", "host"]
+        command = ["--name", "modelmesh-e2e-pod", "--network", "host"]
         command += ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         for volume in mesh["volumeMounts"]:
             if volume["name"] in mounts:
                 command += ["--volume", mounts[volume["name"]]]
             else:  # the chart's emptyDirs
-                command += ["--tmpfs", f"{volume['mountPath']}:uid=10001,gid=10001"]
+                command += ["--tmpfs", f"{volume['mountPath']}:mode=1777"]
         for name, value in downward(mesh).items():
             command += ["--env", f"{name}={value}"]
-        run(engine, "rm", "-f", "modelmesh-e2e-pod", check=False)
-        run(*command, image, *mesh["args"])
+        engine("rm", "-f", "modelmesh-e2e-pod", check=False)
+        engine.start(*command, image, *mesh["args"])
         try:
             yield {"engine": engine, "ports": ports, "etcd": etcd, "mesh": mesh, "spec": spec}
         finally:
-            logs = run(engine, "logs", "modelmesh-e2e-pod", check=False)
+            logs = engine("logs", "modelmesh-e2e-pod", check=False)
             print(logs.stdout[-4000:], logs.stderr[-4000:])
-            run(engine, "rm", "-f", "modelmesh-e2e-pod", check=False)
+            engine("rm", "-f", "modelmesh-e2e-pod", check=False)
 
 
 def test_probes_answer_on_the_charts_port(pod: dict[str, Any]) -> None:
@@ -173,6 +173,6 @@ def test_labels_from_the_chart_reach_the_instance_record(pod: dict[str, Any]) ->
 def test_drains_on_sigterm_within_the_grace_period(pod: dict[str, Any]) -> None:
     engine = pod["engine"]
     grace = pod["spec"]["terminationGracePeriodSeconds"]
-    run(engine, "stop", "--time", str(grace), "modelmesh-e2e-pod", timeout=grace + 30)
-    state = run(engine, "inspect", "--format", "{{.State.ExitCode}}", "modelmesh-e2e-pod")
+    engine("stop", "--time", str(grace), "modelmesh-e2e-pod", timeout=grace + 30)
+    state = engine("inspect", "--format", "{{.State.ExitCode}}", "modelmesh-e2e-pod")
     assert state.stdout.strip() == "0"

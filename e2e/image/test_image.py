@@ -14,12 +14,12 @@ import pytest
 
 from e2e.support import (
     DIGIT_ZERO,
+    Engine,
     build_image,
     container_engine,
     grpc_infer,
     http_ok,
     rest_infer,
-    run,
     wait_until,
 )
 
@@ -28,24 +28,21 @@ IMAGE = "modelmesh:e2e"
 
 
 @pytest.fixture(scope="module")
-def engine() -> str:
+def engine() -> Engine:
     return container_engine()
 
 
 @pytest.fixture(scope="module")
-def container(engine: str) -> Iterator[dict[str, str]]:
+def container(engine: Engine) -> Iterator[dict[str, str]]:
     image = build_image(engine, IMAGE)
     name = "modelmesh-e2e-image"
-    run(engine, "rm", "-f", name, check=False)
-    run(
-        engine,
-        "run",
-        "--detach",
+    engine("rm", "-f", name, check=False)
+    engine.start(
         "--name",
         name,
         "--read-only",
         "--tmpfs",
-        "/tmp:uid=10001,gid=10001",
+        "/tmp:mode=1777",
         "--cap-drop",
         "ALL",
         "--security-opt",
@@ -62,22 +59,22 @@ def container(engine: str) -> Iterator[dict[str, str]]:
     )
     try:
         ports = {
-            port: run(engine, "port", name, f"{port}/tcp").stdout.split()[0]
+            port: engine("port", name, f"{port}/tcp").stdout.split()[0]
             for port in ("8033", "8008", "8089")
         }
         wait_until("the demo model", lambda: "registered: LOADED" in logs(engine, name), 180)
         yield {"name": name, **ports}
     finally:
-        run(engine, "rm", "-f", name, check=False)
+        engine("rm", "-f", name, check=False)
 
 
-def logs(engine: str, name: str) -> str:
-    done = run(engine, "logs", name, check=False)
+def logs(engine: Engine, name: str) -> str:
+    done = engine("logs", name, check=False)
     return done.stdout + done.stderr
 
 
-def test_runs_as_non_root(engine: str, container: dict[str, str]) -> None:
-    uid = run(engine, "exec", container["name"], "id", "-u").stdout.strip()
+def test_runs_as_non_root(engine: Engine, container: dict[str, str]) -> None:
+    uid = engine("exec", container["name"], "id", "-u").stdout.strip()
     assert uid == "10001"
 
 
@@ -91,8 +88,8 @@ def test_predicts_over_grpc_and_rest_from_outside(container: dict[str, str]) -> 
     assert rest_infer(f"http://{container['8008']}", "demo-digits", DIGIT_ZERO) == [0]
 
 
-def test_sigterm_drains_and_exits_cleanly(engine: str, container: dict[str, str]) -> None:
-    run(engine, "stop", "--time", "60", container["name"])
-    code = run(engine, "inspect", "--format", "{{.State.ExitCode}}", container["name"]).stdout
+def test_sigterm_drains_and_exits_cleanly(engine: Engine, container: dict[str, str]) -> None:
+    engine("stop", "--time", "60", container["name"])
+    code = engine("inspect", "--format", "{{.State.ExitCode}}", container["name"]).stdout
     assert code.strip() == "0"
     assert "shutting down" in logs(engine, container["name"])

@@ -32,21 +32,24 @@ engine() {
     exit 1
 }
 ENGINE="$(engine)"
-# podman here needs runc and cgroupfs (crun fails without CAP_SYS_RESOURCE)
-if [[ "$ENGINE" == podman ]]; then
+# Podman on this project's machines needs runc and cgroupfs (crun fails without
+# CAP_SYS_RESOURCE); ENGINE_GLOBAL_ARGS replaces that default (empty: no flags).
+if [[ -n "${ENGINE_GLOBAL_ARGS+set}" ]]; then
+    read -r -a ENGINE_ARGS <<< "$ENGINE_GLOBAL_ARGS"
+elif [[ "$ENGINE" == podman ]]; then
     ENGINE_ARGS=(--runtime runc --cgroup-manager cgroupfs)
 else
     ENGINE_ARGS=()
 fi
 
-if ! "$ENGINE" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+if ! "$ENGINE" "${ENGINE_ARGS[@]}" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     rootfs="$(mktemp -d)"
     trap 'rm -rf "$rootfs"' EXIT
     echo "base: debootstrap bookworm into $rootfs" >&2
     debootstrap --variant=minbase --include=python3,python3-venv,libgomp1,ca-certificates \
         bookworm "$rootfs" "$MIRROR" >&2
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | "$ENGINE" import - "$BASE_IMAGE" >&2
+    tar -C "$rootfs" -c . | "$ENGINE" "${ENGINE_ARGS[@]}" import - "$BASE_IMAGE" >&2
 fi
 
 SOURCE="$ROOT"
