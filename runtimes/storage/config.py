@@ -13,7 +13,7 @@ JSON document naming a storage by its ``type`` and upstream's field names::
 | ``pvc`` | name |
 
 (``default_bucket`` is read where ``bucket`` is absent.)
-| ``gcs`` | private_key, client_email, token_uri, bucket |
+| ``gcs`` | private_key, client_email, token_uri, bucket (endpoint_url, for emulators) |
 | ``azure`` | account_name, container, connection_string or client_id, client_secret, tenant_id |
 
 Files are re-read when they change: each lookup stats the directory's files (a few

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 from modelmesh.runtimes.storage.config import StorageConfig, StorageEntry, url_secrets
 from modelmesh.runtimes.storage.errors import InvalidLocation, Scope, StorageConfigError
 from modelmesh.runtimes.storage.files import check_prefix
+from modelmesh.runtimes.storage.gcs import GcsSource
 from modelmesh.runtimes.storage.http import HttpSource
 from modelmesh.runtimes.storage.pvc import mounted_path
 from modelmesh.runtimes.storage.s3 import DEFAULT_REGION, S3Source
@@ -112,6 +113,8 @@ def locate(
         return _s3(entry, scope, model_path, uri)
     if kind == "http":
         return _http(entry, scope, model_path, uri)
+    if kind == "gcs":
+        return _gcs(entry, scope, model_path, uri)
     if kind == "pvc":
         claim = uri.netloc if uri else entry.text("name")
         if not claim:
@@ -119,7 +122,7 @@ def locate(
         return mounted_path(pvc_mounts, claim, uri.path.lstrip("/") if uri else model_path, scope)
     raise scope.error(
         StorageConfigError,
-        f"{entry.type} storage is not supported yet by this runtime; use s3, http or pvc",
+        f"{entry.type} storage is not supported yet by this runtime; use s3, gcs, http or pvc",
     )
 
 
@@ -165,6 +168,25 @@ def _s3(entry: StorageEntry, scope: Scope, model_path: str, uri: Any) -> S3Sourc
         access_key=access_key,
         secret_key=secret_key,
         ca_pem=entry.text("certificate"),
+    )
+
+
+def _gcs(entry: StorageEntry, scope: Scope, model_path: str, uri: Any) -> GcsSource:
+    bucket = uri.netloc if uri else entry.text("bucket")
+    if not bucket:
+        raise scope.error(
+            InvalidLocation, "no bucket: set bucket in storage_params or the storage entry"
+        )
+    path = uri.path.lstrip("/") if uri else model_path
+    return GcsSource(
+        scope=scope,
+        bucket=bucket,
+        path=check_prefix(path, scope=scope),
+        folder=path.endswith("/"),
+        private_key=entry.text("private_key"),
+        client_email=entry.text("client_email"),
+        token_uri=entry.text("token_uri"),
+        endpoint=entry.text("endpoint_url"),
     )
 
 

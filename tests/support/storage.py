@@ -177,3 +177,64 @@ def stalling_server() -> Iterator[str]:
         for connection in accepted:
             connection.close()
         listener.close()
+
+
+@contextmanager
+def gcs_emulator() -> Iterator[str]:
+    """``gcp-storage-emulator`` (Google Cloud Storage's JSON API, in memory) on loopback.
+
+    It does not check credentials; ``token_server`` stands in for Google's token endpoint.
+    """
+    from gcp_storage_emulator.server import create_server
+
+    server = create_server("127.0.0.1", 0, in_memory=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server._api._httpd.server_address[1]}"
+    finally:
+        server.stop()
+
+
+@contextmanager
+def token_server(*, accept: bool) -> Iterator[str]:
+    """An OAuth2 token endpoint on loopback: grants every assertion, or refuses every one as
+    Google does a wrongly signed one."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if accept:
+                status, body = 200, {"access_token": "test-token", "expires_in": 3600}
+            else:
+                status, body = 400, {"error": "invalid_grant", "error_description": "Invalid JWT"}
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def private_key_pem() -> str:
+    """A fresh RSA private key in PEM, as a service account's ``private_key`` holds one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()

@@ -9,6 +9,7 @@ import pytest
 
 from modelmesh.runtimes.storage.config import StorageConfig
 from modelmesh.runtimes.storage.errors import InvalidLocation, NotInStorage, StorageConfigError
+from modelmesh.runtimes.storage.gcs import GcsSource
 from modelmesh.runtimes.storage.http import HttpSource
 from modelmesh.runtimes.storage.locations import locate, names_storage, with_disk_size
 from modelmesh.runtimes.storage.s3 import S3Source
@@ -70,6 +71,17 @@ def test_storage_key_with_params(config: StorageConfig) -> None:
     assert "SK-secret" in source.scope.secrets and source.scope.name == "storage key 'minio' (s3)"
 
 
+def test_gs_uri(config: StorageConfig) -> None:
+    source = _locate(config, "gs://bucket-g/m/")
+    assert isinstance(source, GcsSource)
+    assert (source.bucket, source.path, source.folder, source.private_key) == (
+        "bucket-g",
+        "m",
+        True,
+        None,
+    )
+
+
 def test_s3_uri_takes_the_default_key(config: StorageConfig) -> None:
     source = _locate(config, "s3://bucket-x/path/to/m")
     assert isinstance(source, S3Source)
@@ -120,7 +132,12 @@ def test_pvc_forms(config: StorageConfig, tmp_path: Path) -> None:
         ("s3://b/m", _key("web"), InvalidLocation, "s3 URI but storage key 'web'"),
         ("m", json.dumps({"storage_params": {"bucket": "b"}}), None, None),
         ("m", json.dumps({"storage_key": 7}), InvalidLocation, "storage_key must be a string"),
-        ("gs://b/m", "", StorageConfigError, "gcs storage is not supported yet"),
+        (
+            "m",
+            json.dumps({"storage_params": {"type": "azure", "container": "c"}}),
+            StorageConfigError,
+            "azure storage is not supported yet",
+        ),
     ],
 )
 def test_bad_locations(
