@@ -107,6 +107,8 @@ class StorageEntry:
         for name, value in self.fields.items():
             if name in SECRET_FIELDS and isinstance(value, str):
                 found.append(value)
+                if name == "connection_string":  # its keys may show up on their own
+                    found.extend(part.partition("=")[2] for part in value.split(";"))
             elif name == "headers" and isinstance(value, dict):
                 found.extend(v for v in value.values() if isinstance(v, str))
             elif name in _URL_FIELDS and isinstance(value, str):
@@ -115,8 +117,13 @@ class StorageEntry:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of a URL that may be credentials: user info and query values."""
-    parts = urlsplit(url)
+    """The parts of a URL that may be credentials: user info and query values (all of it,
+    when it does not parse)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parses the port, which may be out of range)
+    except ValueError:
+        return [url]
     found = [value for _, value in parse_qsl(parts.query)]
     if parts.query:
         found.append(parts.query)

@@ -12,11 +12,17 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Protocol
 
 from modelmesh.runtimes.storage.errors import InvalidLocation, PullCancelled, Scope
 
 CHUNK_BYTES = 1024 * 1024
+
+
+class Readable(Protocol):
+    """What a download is read from: a response, a reader, any binary file."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 def check_key(key: str, what: str = "object key", scope: Scope | None = None) -> PurePosixPath:
@@ -56,7 +62,7 @@ class ModelFiles:
         self._cancel = cancel
         self._scope = scope
 
-    def write(self, relative: PurePosixPath, stream: BinaryIO) -> Path:
+    def write(self, relative: PurePosixPath, stream: Readable) -> Path:
         """Copy ``stream`` into ``root/relative``; returns the file's path."""
         target = self.root.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)

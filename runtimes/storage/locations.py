@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from modelmesh.runtimes.storage.azure import AzureSource
 from modelmesh.runtimes.storage.config import StorageConfig, StorageEntry, url_secrets
 from modelmesh.runtimes.storage.errors import InvalidLocation, Scope, StorageConfigError
 from modelmesh.runtimes.storage.files import check_prefix
@@ -91,6 +92,10 @@ def locate(
     match = _URI.match(model_path)
     uri_type = None
     if match:
+        try:
+            urlsplit(model_path).port  # noqa: B018 (a bad host or port raises)
+        except ValueError as exc:
+            raise InvalidLocation(f"model path is not a valid URI: {exc}") from None
         scheme = match.group(1).lower()
         uri_type = SCHEMES.get(scheme)
         if uri_type is None:
@@ -115,15 +120,14 @@ def locate(
         return _http(entry, scope, model_path, uri)
     if kind == "gcs":
         return _gcs(entry, scope, model_path, uri)
+    if kind == "azure":
+        return _azure(entry, scope, model_path)
     if kind == "pvc":
         claim = uri.netloc if uri else entry.text("name")
         if not claim:
             raise scope.error(StorageConfigError, "no PVC name (field 'name')")
         return mounted_path(pvc_mounts, claim, uri.path.lstrip("/") if uri else model_path, scope)
-    raise scope.error(
-        StorageConfigError,
-        f"{entry.type} storage is not supported yet by this runtime; use s3, gcs, http or pvc",
-    )
+    raise scope.error(StorageConfigError, f"{entry.type} storage is not supported")
 
 
 def _entry(key: ModelKey, uri_type: str | None, config: StorageConfig) -> StorageEntry:
@@ -187,6 +191,25 @@ def _gcs(entry: StorageEntry, scope: Scope, model_path: str, uri: Any) -> GcsSou
         client_email=entry.text("client_email"),
         token_uri=entry.text("token_uri"),
         endpoint=entry.text("endpoint_url"),
+    )
+
+
+def _azure(entry: StorageEntry, scope: Scope, model_path: str) -> AzureSource:
+    container = entry.text("container")
+    if not container:
+        raise scope.error(
+            InvalidLocation, "no container: set container in storage_params or the storage entry"
+        )
+    return AzureSource(
+        scope=scope,
+        container=container,
+        path=check_prefix(model_path, scope=scope),
+        folder=model_path.endswith("/"),
+        connection_string=entry.text("connection_string"),
+        account_name=entry.text("account_name"),
+        client_id=entry.text("client_id"),
+        client_secret=entry.text("client_secret"),
+        tenant_id=entry.text("tenant_id"),
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from modelmesh.runtimes.storage.azure import AzureSource
 from modelmesh.runtimes.storage.config import StorageConfig
 from modelmesh.runtimes.storage.errors import InvalidLocation, NotInStorage, StorageConfigError
 from modelmesh.runtimes.storage.gcs import GcsSource
@@ -134,9 +135,9 @@ def test_pvc_forms(config: StorageConfig, tmp_path: Path) -> None:
         ("m", json.dumps({"storage_key": 7}), InvalidLocation, "storage_key must be a string"),
         (
             "m",
-            json.dumps({"storage_params": {"type": "azure", "container": "c"}}),
-            StorageConfigError,
-            "azure storage is not supported yet",
+            json.dumps({"storage_params": {"type": "azure", "account_name": "a"}}),
+            InvalidLocation,
+            "no container",
         ),
     ],
 )
@@ -172,6 +173,7 @@ def test_with_disk_size() -> None:
         ("https://files.test/m/model.onnx", ("http", "https://files.test/m/model.onnx", "")),
         ("pvc://claim/m", ("pvc", "claim", "m")),
         ("file://sklearn/model.joblib", None),
+        ("https://acct.blob.core.windows.net/models/m/v1", ("azure", "models", "m/v1")),
     ],
 )
 def test_what_the_controller_writes_is_understood(
@@ -189,6 +191,9 @@ def test_what_the_controller_writes_is_understood(
         assert place is None and path == "sklearn/model.joblib"
     elif expected[0] == "s3":
         assert isinstance(place, S3Source) and (place.bucket, place.path) == expected[1:]
+    elif expected[0] == "azure":
+        assert isinstance(place, AzureSource) and (place.container, place.path) == expected[1:]
+        assert place.account_name == "acct"
     elif expected[0] == "http":
         assert isinstance(place, HttpSource) and place.url == expected[1]
     else:
