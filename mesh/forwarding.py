@@ -66,13 +66,22 @@ class Target:
     either: bool = False
 
 
+def _header_text(key: str, value: str | bytes) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"the {key} header is not UTF-8 text") from None
+
+
 def target_from_headers(metadata: Metadata) -> Target | None:
     model = vmodel = None
     for key, value in metadata:
         if key in MODEL_ID_HEADERS or key == "mm-model-id-bin":
-            model = value.decode("utf-8") if isinstance(value, bytes) else value
+            model = _header_text(key, value)
         elif key == VMODEL_ID_HEADER or key == "mm-vmodel-id-bin":
-            vmodel = value.decode("utf-8") if isinstance(value, bytes) else value
+            vmodel = _header_text(key, value)
     if model is not None and vmodel is not None:
         raise InvalidArgument("set only one of the mm-model-id and mm-vmodel-id headers")
     if model is not None:

@@ -117,8 +117,7 @@ def array_from_raw(
         raise TensorError(
             f"{kind} {name!r} has unknown datatype {datatype!r}; known: {', '.join(DATATYPES)}"
         )
-    if any(dim < 0 for dim in shape):
-        raise TensorError(f"{kind} {name!r} has a negative dimension in shape {list(shape)}")
+    _check_dims(kind, name, tuple(shape))
     return _from_raw(kind, name, datatype, raw, math.prod(shape)).reshape(tuple(shape))
 
 
@@ -149,9 +148,20 @@ def _decode_all(kind: str, tensors: Sequence[Any], raws: Sequence[bytes]) -> dic
 
 def _shape(kind: str, tensor: Any) -> tuple[int, ...]:
     shape = tuple(tensor.shape)
-    if any(dim < 0 for dim in shape):
-        raise TensorError(f"{kind} {tensor.name!r} has a negative dimension in shape {list(shape)}")
+    _check_dims(kind, tensor.name, shape)
     return shape
+
+
+# no array has more elements than this, even with a zero dimension (numpy refuses one
+# whose other dimensions multiply past its index type)
+_MAX_ELEMENTS = 2**48
+
+
+def _check_dims(kind: str, name: str, shape: tuple[int, ...]) -> None:
+    if any(dim < 0 for dim in shape):
+        raise TensorError(f"{kind} {name!r} has a negative dimension in shape {list(shape)}")
+    if math.prod(dim for dim in shape if dim) > _MAX_ELEMENTS:
+        raise TensorError(f"{kind} {name!r} has shape {list(shape)}, too large for any array")
 
 
 def _from_raw(kind: str, name: str, datatype: str, raw: bytes, count: int) -> np.ndarray:

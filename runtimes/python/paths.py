@@ -7,18 +7,29 @@ and the loaders unpickle what they read.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from modelmesh.runtimes.python.errors import InvalidRequest, ModelFileMissing
 
 # Files a model directory may hold beside the model itself (MLServer's settings, dotfiles).
 _IGNORED = {"model-settings.json"}
+# Linux's limits on a path and on one of its names, in bytes
+_PATH_MAX, _NAME_MAX = 4096, 255
 
 
 def resolve_model_path(root: Path, model_path: str) -> Path:
     """The real path of ``model_path`` (relative to ``root``, or absolute inside it)."""
     if not model_path.strip():
         raise InvalidRequest("no model path given")
+    if "\x00" in model_path:
+        raise InvalidRequest(f"model path {model_path!r} contains a NUL character")
+    encoded = os.fsencode(model_path)
+    if len(encoded) > _PATH_MAX or any(len(part) > _NAME_MAX for part in encoded.split(b"/")):
+        raise InvalidRequest(
+            f"model path {model_path[:80]!r}... is longer than a file system allows "
+            f"({_PATH_MAX} bytes, {_NAME_MAX} per name)"
+        )
     real_root = root.resolve()
     real = (real_root / model_path).resolve()  # an absolute model_path replaces the root
     if not real.is_relative_to(real_root):
