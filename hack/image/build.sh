@@ -9,7 +9,7 @@
 #
 # ENGINE=docker|podman picks the engine (default: the first one that answers); BASE_IMAGE
 # names another base; IMAGE names the result (default modelmesh:<version from pyproject>);
-# REF=<git ref> builds that commit (git archive) instead of the working tree.
+# REF=<git ref> builds that commit (git archive) instead of the work tree.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -42,9 +42,11 @@ else
     ENGINE_ARGS=()
 fi
 
+SCRATCH="$(mktemp -d)"
+trap 'rm -rf "$SCRATCH"' EXIT
+
 if ! "$ENGINE" "${ENGINE_ARGS[@]}" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    rootfs="$(mktemp -d)"
-    trap 'rm -rf "$rootfs"' EXIT
+    rootfs="$SCRATCH/rootfs"
     echo "base: debootstrap bookworm into $rootfs" >&2
     debootstrap --variant=minbase --include=python3,python3-venv,libgomp1,ca-certificates \
         bookworm "$rootfs" "$MIRROR" >&2
@@ -52,12 +54,17 @@ if ! "$ENGINE" "${ENGINE_ARGS[@]}" image inspect "$BASE_IMAGE" >/dev/null 2>&1; 
     tar -C "$rootfs" -c . | "$ENGINE" "${ENGINE_ARGS[@]}" import - "$BASE_IMAGE" >&2
 fi
 
-SOURCE="$ROOT"
+# a copy of the sources, so that setuptools' build/ folder never lands in (or is reused
+# from) the work tree: the files git tracks or would track, or the commit REF names
+SOURCE="$SCRATCH/source"
+mkdir -p "$SOURCE"
 if [[ -n "${REF:-}" ]]; then
-    SOURCE="$(mktemp -d)"
     git -C "$ROOT" archive "$REF" | tar -x -C "$SOURCE"
+else
+    git -C "$ROOT" ls-files -z --cached --others --exclude-standard \
+        | tar -C "$ROOT" --null --ignore-failed-read -T - -c | tar -x -C "$SOURCE"
 fi
-echo "context: wheels of $SOURCE${REF:+ at $REF} into $CONTEXT/wheels" >&2
+echo "context: wheels of ${REF:-the work tree} into $CONTEXT/wheels" >&2
 rm -rf "$CONTEXT"
 mkdir -p "$CONTEXT/wheels"
 "$PYTHON" -m pip wheel --quiet --wheel-dir "$CONTEXT/wheels" "$SOURCE"
