@@ -5,7 +5,7 @@ Read in the order a load uses them:
 - ``config.py``     ``StorageConfig``: the storage-config directory, re-read when it changes
 - ``locations.py``  ``locate``: a model's path and key -> a ``Source``, a ``MountedPath`` or
                     None (a local model)
-- ``s3.py``, ``http.py``, ``pvc.py``  one module per storage type
+- ``s3.py``, ``gcs.py``, ``azure.py``, ``http.py``, ``pvc.py``  one module per storage type
 - ``puller.py``     ``Puller``: downloads into a local cache, counts and removes the bytes
 - ``files.py``      key checks and confined writes; ``transport.py`` HTTP(S) and TLS
 - ``errors.py``     ``StorageError`` and its gRPC codes; ``redact``

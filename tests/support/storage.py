@@ -1,5 +1,7 @@
-"""Real storage servers for tests, all on 127.0.0.1: moto's S3, an HTTP file server, and
-a server that accepts connections and never answers (for timeouts).
+"""Real storage servers for tests, all on 127.0.0.1: S3 (moto in process, s3rver from
+npm), Google Cloud Storage's API (gcp-storage-emulator) with a token endpoint, Azure Blob
+Storage (Azurite from npm), an HTTP file server, and a server that accepts connections and
+never answers (for timeouts). The npm servers install into the venv on first use.
 
 moto runs in this process (``ThreadedMotoServer``) with IAM authentication switched on, so
 requests must carry a valid Signature Version 4 from a key it issued: wrong credentials
@@ -11,7 +13,11 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -262,67 +268,74 @@ def azurite() -> Iterator[str]:
     Installed on first use into the virtual environment (``<venv>/azurite``, ~1.5 min, 365 MB);
     the test is skipped when npm cannot install it. It checks Shared Key signatures.
     """
-    import os
-    import shutil
-    import subprocess
-    import sys
-
-    root = Path(sys.prefix) / "azurite"
-    binary = root / "node_modules" / ".bin" / "azurite-blob"
-    if not binary.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            import pytest
-
-            pytest.skip("npm is not installed: Azurite cannot run")
-        root.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [
-                npm,
-                "install",
-                "--prefix",
-                str(root),
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-                f"azurite@{AZURITE_VERSION}",
-            ],
-            capture_output=True,
-            timeout=600,
-        )
-        if done.returncode != 0 or not binary.exists():
-            import pytest
-
-            pytest.skip(f"npm could not install azurite: {done.stderr.decode()[-300:]}")
+    binary = _npm_tool("azurite", AZURITE_VERSION, Path(".bin", "azurite-blob"))
+    options = ["--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence"]
+    options += ["--skipApiVersionCheck", "--loose", "--extentMemoryLimit", "64"]
     process = subprocess.Popen(
-        [
-            str(binary),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            "0",
-            "--inMemoryPersistence",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--extentMemoryLimit",
-            "64",
-        ],
+        [str(binary), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "NODE_NO_WARNINGS": "1"},
     )
     try:
-        assert process.stdout is not None
-        endpoint = None
-        for line in process.stdout:
-            text = line.decode(errors="replace")
-            if "successfully listens on" in text:
-                endpoint = text.rsplit(" ", 1)[-1].strip()
-                break
-        if endpoint is None:
-            raise RuntimeError("Azurite exited before listening")
-        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep draining
-        yield endpoint
+        yield _listening(process, "successfully listens on ")
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+S3RVER_VERSION = "3.7.1"
+
+
+@contextmanager
+def s3rver(directory: Path) -> Iterator[S3Server]:
+    """The npm package ``s3rver`` (S3 on files in ``directory``) on loopback: a second S3
+    implementation beside moto. It checks signatures against its one key pair.
+
+    Installed on first use into the virtual environment (``<venv>/s3rver``, ~7 s, 14 MB);
+    the test is skipped when npm cannot install it.
+    """
+    binary = _npm_tool("s3rver", S3RVER_VERSION, Path("s3rver", "bin", "s3rver.js"))
+    process = subprocess.Popen(
+        ["node", str(binary), "-a", "127.0.0.1", "-p", "0", "-d", str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        address = _listening(process, "S3rver listening on ")
+        yield S3Server(f"http://{address}", "S3RVER", "S3RVER")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _npm_tool(package: str, version: str, entry: Path) -> Path:
+    """``node_modules/<entry>`` of ``package@version``, installed into ``<venv>/<package>``
+    on first use; skips the calling test when npm cannot install it."""
+    import pytest
+
+    root = Path(sys.prefix) / package
+    binary = root / "node_modules" / entry
+    if binary.exists():
+        return binary
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip(f"npm is not installed: {package} cannot run")
+    root.mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--silent"]
+    done = subprocess.run([*command, f"{package}@{version}"], capture_output=True, timeout=600)
+    if done.returncode != 0 or not binary.exists():
+        pytest.skip(f"npm could not install {package}: {done.stderr.decode()[-300:]}")
+    return binary
+
+
+def _listening(process: subprocess.Popen[bytes], marker: str) -> str:
+    """What follows ``marker`` in the line a server prints once it listens; the rest of its
+    output is drained in the background."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        text = line.decode(errors="replace")
+        if marker in text:
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return text.split(marker, 1)[1].strip()
+    raise RuntimeError(f"the server exited before printing {marker!r}")

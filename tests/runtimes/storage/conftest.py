@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from modelmesh.runtimes.storage import Puller, StorageConfig, locate
 from modelmesh.runtimes.storage.sources import MountedPath, Source
+from tests.support.storage import S3Server, s3rver
+
+
+@pytest.fixture(scope="session")
+def s3rver_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """s3rver (npm) on loopback: the second S3 implementation the pulls are tested against."""
+    with s3rver(tmp_path_factory.mktemp("s3rver")) as server:
+        yield server
 
 
 @pytest.fixture
