@@ -158,9 +158,11 @@ class Router:
         try:
             return self.vmodels.resolve(target.name)
         except VModelNotFound:
-            if target.either and self.registry.models.get(target.name) is not None:
+            if not target.either:
+                raise
+            if self.registry.models.get(target.name) is not None:
                 return target.name
-            raise
+            raise ModelNotFound(target.name) from None  # the name may have meant either
 
     async def invoke(self, method: str, request: bytes, metadata: Metadata) -> bytes:
         started = time.perf_counter()
@@ -178,7 +180,11 @@ class Router:
                     limit,
                 )
             self.check_method(method)
-            model_id = self.resolve(self.target(method, request, metadata))
+            target = self.target(method, request, metadata)
+            try:
+                model_id = self.resolve(target)
+            except (ModelNotFound, VModelNotFound):
+                model_id = await self._resolve_strong(target)
             copy = self.loader.copies.get(model_id)
             hit = copy is not None and copy.loaded
             if hit:
@@ -201,6 +207,17 @@ class Router:
             self.inflight -= 1
             elapsed_ms = (time.perf_counter() - started) * 1000
             self.observer.invoked(method, model_id, code, elapsed_ms, len(request), len(reply), hit)
+
+    async def _resolve_strong(self, target: Target) -> str:
+        """``resolve`` after reading the names from the store: just registered elsewhere?"""
+        if target.is_vmodel:
+            await self.registry.vmodels.get_strong(target.name)
+        if not target.is_vmodel or target.either:
+            await self.registry.models.get_strong(target.name)
+        model_id = self.resolve(target)
+        if self.registry.models.get(model_id) is None:
+            await self.registry.models.get_strong(model_id)
+        return model_id
 
     async def _serve_local(
         self, copy: LocalCopy, method: str, request: bytes, metadata: Metadata
@@ -232,12 +249,14 @@ class Router:
         if copy is None:
             if hop == HIT_ONLY:
                 raise NotHere(model_id, self.instances.instance_id)
-            if self.registry.models.get(model_id) is None:
+            if await self.registry.models.get_strong(model_id) is None:
                 raise ModelNotFound(model_id)
             copy = self.loader.start_load(model_id, why=placed)
         return await self._serve_local(copy, method, request, metadata)
 
     async def _route(self, model_id: str, method: str, request: bytes, metadata: Metadata) -> bytes:
+        if self.registry.models.get(model_id) is None:
+            await self.registry.models.get_strong(model_id)  # a vmodel's new target, say
         excluded: set[str] = set()
         # loads this request saw fail; the registry may not show them yet
         failed: set[str] = set()

@@ -57,6 +57,25 @@ class RecordView(Generic[R]):
         entry = self._items.get(item_id)
         return entry[0] if entry else None
 
+    async def get_strong(self, item_id: str) -> R | None:
+        """The record, read from the store when the view lacks it: a record written through
+        another instance may not have come back through the watch yet (upstream's
+        getOrStrongIfAbsent). Only for the rare not-found path."""
+        record = self.get(item_id)
+        if record is not None:
+            return record
+        try:
+            kv = await self._store.get(self._prefix + item_id)
+        except KVError as exc:
+            raise Unavailable(f"KV store unavailable while reading {item_id!r}: {exc}") from exc
+        if kv is None:
+            return None
+        try:
+            self._apply(item_id, self._decode(kv.value), kv.mod_revision)
+        except (ValueError, KeyError, TypeError):
+            return None
+        return self.get(item_id)
+
     def ids(self) -> list[str]:
         return sorted(self._items)
 

@@ -272,3 +272,21 @@ async def test_status_explains_instances_copies_and_placement(
     assert record is not None and (record.min_copies, record.max_copies) == (2, 3)
     assert await asyncio.to_thread(main, ["copies", "m", "--min", "3", "--max", "2", *address]) == 1
     assert "INVALID_ARGUMENT" in capsys.readouterr().err
+
+
+async def test_a_model_registered_elsewhere_is_served_before_the_watch_delivers_it(
+    cluster: StartCluster, clients
+) -> None:
+    apps = await cluster(2)
+    # the second instance's view stops following the store (a slow watch)
+    await apps[1].registry.models.stop()
+    await apps[1].registry.vmodels.stop()
+    c0, c1 = clients(apps[0]), clients(apps[1])
+    await _register(c0, "fresh")
+    await c0.mesh.setVModel(pb.SetVModelRequest(vModelId="alias", targetModelId="fresh"))
+    assert apps[1].registry.models.get("fresh") is None
+    assert (await c1.v2.ModelInfer(_infer("fresh"))).model_name == "fresh"
+    assert (await c1.v2.ModelInfer(_infer("alias"))).model_name == "fresh"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await c1.v2.ModelInfer(_infer("never-registered"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
