@@ -199,7 +199,7 @@ class PythonRuntime:
         try:
             place = locate(model_path, model_key, self._storage, pvc_mounts=settings.pvc_mounts_dir)
         except StorageError as exc:
-            raise PullFailed(f"model path {model_path!r}: {exc.message}", exc.code) from None
+            raise PullFailed(f"cannot locate the model: {exc.message}", exc.code) from None
         return fmt, place or resolve_model_path(settings.models_root, model_path)
 
     async def _load(self, model_id: str, fmt: Format, place: Place) -> LoadedModel:

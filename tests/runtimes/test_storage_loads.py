@@ -211,3 +211,21 @@ async def test_local_models_are_untouched_by_storage(
     )
     assert (await _predict(stubs, "m1") == LABELS).mean() >= 0.75
     assert not (tmp_path / "cache").exists()  # no pull, so no cache directory
+
+
+async def test_credentials_in_a_model_url_stay_out_of_errors(
+    stubs: Stubs, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="modelmesh")
+    (tmp_path / "www").mkdir()
+    with file_server(tmp_path / "www") as server:
+        for path, code in [
+            (f"{server.url}/none.joblib?X-Amz-Signature=sig-0123456789", "FAILED_PRECONDITION"),
+            ("ftp://user:pass-0123456789@host/m.joblib?token=sig-0123456789", "INVALID_ARGUMENT"),
+        ]:
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await _load(stubs, "m1", "sklearn", path, "")
+            assert error.value.code().name == code
+            details = error.value.details() or ""
+            assert "sig-0123456789" not in details and "pass-0123456789" not in details
+    assert "sig-0123456789" not in caplog.text

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -123,7 +124,8 @@ class FileServer:
 
 
 @contextmanager
-def file_server(directory: Path) -> Iterator[FileServer]:
+def file_server(directory: Path, tls: ssl.SSLContext | None = None) -> Iterator[FileServer]:
+    """Serve ``directory`` over HTTP, or HTTPS with the server context ``tls``."""
     served = FileServer(url="")
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -144,9 +146,11 @@ def file_server(directory: Path) -> Iterator[FileServer]:
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory))
     )
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    served.url = f"http://127.0.0.1:{server.server_address[1]}"
+    served.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     try:
         yield served
     finally:
@@ -339,3 +343,74 @@ def _listening(process: subprocess.Popen[bytes], marker: str) -> str:
             threading.Thread(target=process.stdout.read, daemon=True).start()
             return text.split(marker, 1)[1].strip()
     raise RuntimeError(f"the server exited before printing {marker!r}")
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all PEM."""
+
+    ca: str
+    server_cert: str
+    server_key: str
+    client_cert: str
+    client_key: str
+
+    def server_context(self, directory: Path, *, require_client: bool) -> ssl.SSLContext:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "server.pem").write_text(self.server_cert + self.server_key)
+        (directory / "ca.pem").write_text(self.ca)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(directory / "server.pem")
+        if require_client:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(directory / "ca.pem")
+        return context
+
+
+def make_certificates() -> Certificates:
+    """Fresh certificates, made with ``cryptography`` for this test run."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def issue(
+        name: str, key: Any, issuer: Any, issuer_key: Any, *, ca: bool, san: bool = False
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            address = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+            builder = builder.add_extension(x509.SubjectAlternativeName([address]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def pem(item: Any) -> str:
+        if isinstance(item, x509.Certificate):
+            return item.public_bytes(serialization.Encoding.PEM).decode()
+        return item.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = issue("test CA", ca_key, ca_name, ca_key, ca=True)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = issue("127.0.0.1", server_key, ca.subject, ca_key, ca=False, san=True)
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = issue("puller", client_key, ca.subject, ca_key, ca=False)
+    return Certificates(pem(ca), pem(server), pem(server_key), pem(client), pem(client_key))

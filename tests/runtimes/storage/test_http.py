@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import grpc
@@ -12,7 +13,12 @@ import pytest
 from modelmesh.runtimes.storage import Puller, StorageError
 from modelmesh.runtimes.storage.errors import NotInStorage, PullTimedOut
 from tests.runtimes.storage.conftest import where
-from tests.support.storage import file_server, stalling_server, write_storage_config
+from tests.support.storage import (
+    file_server,
+    make_certificates,
+    stalling_server,
+    write_storage_config,
+)
 
 TOKEN = "Bearer tok-0123456789"
 
@@ -94,3 +100,41 @@ async def test_urls_of_other_schemes_are_refused(puller: Puller, config_dir: Pat
     write_storage_config(config_dir, "web", {"type": "http", "url": "file:///etc/passwd"})
     with pytest.raises(StorageError, match="is not an http:// or https:// URL"):
         await puller.pull("m1", where(config_dir, "", json.dumps({"storage_key": "web"})))
+
+
+async def test_https_with_the_entry_ca_and_a_client_certificate(
+    puller: Puller, config_dir: Path, served: Path, tmp_path: Path
+) -> None:
+    certificates = make_certificates()
+    key_files = _tls_key_files()
+    tls = certificates.server_context(tmp_path / "tls", require_client=True)
+    with file_server(served, tls) as server:
+        entry = {
+            "type": "https",
+            "url": server.url,
+            "certificate": certificates.ca,
+            "client_certificate": certificates.client_cert,
+            "client_key": certificates.client_key,
+        }
+        write_storage_config(config_dir, "tls", entry)
+        pulled = await puller.pull("m1", where(config_dir, "m/model.onnx", _key("tls")))
+        assert pulled.disk_bytes == 4096
+        write_storage_config(config_dir, "no-ca", {**entry, "certificate": ""})
+        with pytest.raises(StorageError, match="TLS failed: CERTIFICATE_VERIFY_FAILED") as error:
+            await puller.pull("m2", where(config_dir, "m/model.onnx", _key("no-ca")))
+        write_storage_config(config_dir, "no-client", {**entry, "client_certificate": ""})
+        with pytest.raises(StorageError) as refused:
+            await puller.pull("m3", where(config_dir, "m/model.onnx", _key("no-client")))
+    assert error.value.code == grpc.StatusCode.INTERNAL
+    assert refused.value.message.startswith("storage key 'no-client' (https): getting ")
+    key_line = certificates.client_key.splitlines()[1]
+    assert key_line not in error.value.message + refused.value.message
+    assert _tls_key_files() == key_files  # the client key's files are gone again
+
+
+def _tls_key_files() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("mm-tls-*"))
+
+
+def _key(storage_key: str) -> str:
+    return json.dumps({"storage_key": storage_key})
