@@ -135,7 +135,6 @@ class PythonRuntime:
         self._native_threads = NativeThreads()
         self._storage = StorageConfig(settings.storage_config_dir)
         self._puller: Puller | None = None  # made at the first pull: it creates its directory
-        self._cleanups: set[asyncio.Task[None]] = set()
 
     @property
     def model_types(self) -> tuple[str, ...]:
@@ -251,12 +250,10 @@ class PythonRuntime:
             raise PullFailed(f"pulling model {model_id} failed: {exc.message}", exc.code) from None
 
     def _remove_pulled(self, model_id: str) -> None:
-        """Delete the model's pulled copy in the background (the caller may be cancelled)."""
-        if self._puller is None:
-            return
-        task = asyncio.create_task(self._puller.remove(model_id), name=f"remove {model_id}")
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
+        """Drop the model's pulled copy now, its files in the background (the caller may be
+        cancelled); a retried load pulls afresh."""
+        if self._puller is not None:
+            self._puller.discard(model_id)
 
     def _load_blocking(self, fmt: Format, path: Path, root: Path) -> LoadedModel:
         """Runs in a loading thread: find the file, load it, measure it."""

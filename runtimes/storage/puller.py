@@ -66,6 +66,7 @@ class Puller:
         self._names = itertools.count(1)
         self._pulled: dict[str, PulledModel] = {}
         self._pulls: dict[str, _Pull] = {}
+        self._deletions: set[asyncio.Task[None]] = set()
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="model-pull")
 
     @property
@@ -146,12 +147,24 @@ class Puller:
 
     async def remove(self, model_id: str) -> None:
         """Delete the model's copy, or stop its pull; a no-op for an unknown id."""
+        pulled = self._forget_now(model_id)
+        if pulled is not None:
+            await self._delete(pulled)
+
+    def discard(self, model_id: str) -> None:
+        """``remove`` for callers that cannot wait: the model is gone from the books at once
+        (a pull of it starts afresh), its files are deleted in the background."""
+        pulled = self._forget_now(model_id)
+        if pulled is not None and pulled.copied:
+            task = asyncio.create_task(self._delete(pulled), name=f"delete {model_id}")
+            self._deletions.add(task)
+            task.add_done_callback(self._deletions.discard)
+
+    def _forget_now(self, model_id: str) -> PulledModel | None:
         pull = self._pulls.pop(model_id, None)
         if pull is not None:
             pull.cancel.set()  # the pull deletes its files when its thread notices
-        pulled = self._pulled.pop(model_id, None)
-        if pulled is not None:
-            await self._delete(pulled)
+        return self._pulled.pop(model_id, None)
 
     async def _delete(self, pulled: PulledModel) -> None:
         if pulled.copied:
@@ -165,6 +178,7 @@ class Puller:
             return
         for model_id in [*self._pulls, *self._pulled]:
             await self.remove(model_id)
+        await asyncio.gather(*self._deletions)
         self._threads.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(
             None, functools.partial(shutil.rmtree, self.directory, ignore_errors=True)

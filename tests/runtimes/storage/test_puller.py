@@ -103,3 +103,17 @@ async def test_leftovers_of_dead_runtimes_are_removed(tmp_path: Path) -> None:
     finally:
         os.close(fd)
         await live.close()
+
+
+async def test_discard_forgets_at_once_and_deletes_in_the_background(
+    puller: Puller, config_dir: Path, served: Path
+) -> None:
+    with file_server(served) as server:
+        source = where(config_dir, f"{server.url}/model.joblib")
+        first = await puller.pull("m1", source)
+        puller.discard("m1")
+        assert puller.pulled("m1") is None and puller.disk_bytes == 0
+        second = await puller.pull("m1", source)  # pulled afresh, into a new directory
+    assert len(server.requests) == 2 and second.root != first.root
+    await puller.close()
+    assert not first.root.exists() and not second.root.exists()
