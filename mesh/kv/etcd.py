@@ -155,7 +155,9 @@ class EtcdStore:
         try:
             if config.userid:
                 await store._authenticate()
-            probe = rpc.RangeRequest(key=_key(config.root_prefix or "/"), keys_only=True, limit=1)
+            # a key inside the mesh's own space: a role may grant only "<root_prefix>/"
+            root = config.root_prefix.strip("/")
+            probe = rpc.RangeRequest(key=_key(f"{root}/" if root else "/"), keys_only=True, limit=1)
             await store._call(
                 "connection check", lambda api, t, md: api.range(probe, timeout=t, metadata=md)
             )
