@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .aio import within
 from .kv.keys import KeyLayout
 from .kv.store import KVError, KVStore
 from .registry import RecordView
@@ -179,7 +180,7 @@ class Instances:
         last_refresh = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), refresh_every)
+                await within(self._wake.wait(), refresh_every)
             self._wake.clear()
             try:
                 if time.monotonic() - last_refresh >= refresh_every and self._lease is not None:

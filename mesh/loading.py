@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from .aio import within
 from .cache import LruCache
 from .errors import (
     CapacityExhausted,
@@ -228,10 +229,6 @@ class Loader:
             entry = self.cache.get(model_id)
             if entry is not None:
                 entry.pinned = False
-            await self._update_record(
-                model_id,
-                lambda r: r.with_copy_loaded(self.instance_id, self.clock()).used_at(last_used),
-            )
         except MeshError as error:
             self._fail(copy, error)
             return
@@ -241,6 +238,14 @@ class Loader:
             return
         copy.loaded = True
         copy.ready.set_result(None)
+        # requests waiting on this load go first; the registry hears of it right after
+        # (one store round trip less on every cache miss)
+        self._spawn(
+            self._update_record_quietly(
+                model_id,
+                lambda r: r.with_copy_loaded(self.instance_id, self.clock()).used_at(last_used),
+            )
+        )
         load_ms = (time.monotonic() - copy.started) * 1000
         log.info("model loaded: %s (%d bytes, %.0f ms)", model_id, size, load_ms)
         self.observer.loaded(model_id, size, load_ms)
@@ -249,7 +254,7 @@ class Loader:
 
     async def _predict_size(self, model_id: str, record: ModelRecord) -> int:
         try:
-            size = await asyncio.wait_for(
+            size = await within(
                 self.runtime.predict_size(model_id, record.type, record.path, record.key),
                 _PREDICT_SIZE_TIMEOUT_S,
             )
@@ -283,7 +288,7 @@ class Loader:
         async with self._slots:
             self.observer.load_started(model_id, (time.monotonic() - queued) * 1000)
             try:
-                result = await asyncio.wait_for(
+                result = await within(
                     self.runtime.load(model_id, record.type, record.path, record.key), timeout_s
                 )
             except TimeoutError:
@@ -300,7 +305,7 @@ class Loader:
         if result.size_bytes:
             return result.size_bytes
         try:
-            size = await asyncio.wait_for(self.runtime.model_size(model_id), _MODEL_SIZE_TIMEOUT_S)
+            size = await within(self.runtime.model_size(model_id), _MODEL_SIZE_TIMEOUT_S)
         except (RuntimeCallError, TimeoutError):
             size = 0
         return size or self.info.default_model_size
@@ -374,7 +379,7 @@ class Loader:
         if copy.inflight:
             copy.drained = asyncio.Event()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(copy.drained.wait(), _UNLOAD_DRAIN_TIMEOUT_S)
+                await within(copy.drained.wait(), _UNLOAD_DRAIN_TIMEOUT_S)
         started = time.monotonic()
         ok = await self._unload_quietly(copy.model_id)
         self.observer.unloaded(copy.model_id, (time.monotonic() - started) * 1000, ok)

@@ -13,6 +13,7 @@ import contextlib
 from dataclasses import replace
 
 from ..protos import model_mesh_pb2 as pb
+from .aio import within
 from .errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -65,9 +66,10 @@ class ModelService:
             failure_expiry_ms=self.settings.load_failure_expiry_ms,
             alive=self.locator.instances.alive().keys(),
         )
-        if info.status == ModelStatus.NOT_LOADED and model_id in self.loader.copies:
-            # a load started here but not yet in the registry: say so, as upstream does
-            info.status = ModelStatus.LOADING
+        copy = self.loader.copies.get(model_id)
+        if copy is not None and info.status != ModelStatus.LOADED:
+            # this instance knows before the registry does (the record is written after)
+            info.status = ModelStatus.LOADED if copy.loaded else ModelStatus.LOADING
         return info
 
     def referring_vmodels(self, model_id: str) -> list[str]:
@@ -160,9 +162,9 @@ class ModelService:
         timeout_s = 5 * max(self.loader.info.loading_timeout_ms / 1000, 1.0)
         with contextlib.suppress(LoadFailed, TimeoutError):
             if copy is not None:
-                await asyncio.wait_for(asyncio.shield(copy.ready), timeout_s)
+                await within(asyncio.shield(copy.ready), timeout_s)
             else:
-                await asyncio.wait_for(self._settled(model_id), timeout_s)
+                await within(self._settled(model_id), timeout_s)
 
     async def _settled(self, model_id: str) -> None:
         """Until the model is loaded or failed somewhere (a load on a peer)."""
@@ -170,7 +172,7 @@ class ModelService:
             self._record_changed.clear()
             with contextlib.suppress(TimeoutError):
                 # the peer's writes arrive through the watch; re-check now and then anyway
-                await asyncio.wait_for(self._record_changed.wait(), _SETTLE_POLL_S)
+                await within(self._record_changed.wait(), _SETTLE_POLL_S)
 
     async def set_copies(
         self, model_id: str, min_copies: int, max_copies: int

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from grpc_health.v1 import health_pb2
 
+from .aio import within
 from .kv.store import KVStore
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,7 @@ class Readiness:
         if self.draining:
             problems.append("the instance is shutting down")
         try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-            async with asyncio.timeout(self._timeout_s):
-                await self._store.get(self._probe_key)
+            await within(self._store.get(self._probe_key), self._timeout_s)
         except TimeoutError:
             problems.append(f"the KV store did not answer within {self._timeout_s:g} s")
         except Exception as exc:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 
 from ..protos import model_mesh_pb2 as pb
+from .aio import within
 from .errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -204,7 +205,7 @@ class VModelService:
                 return
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(1.0, deadline - loop.time()))
+                await within(self._changed.wait(), min(1.0, deadline - loop.time()))
 
     async def run(self) -> None:
         """Background driver: advance transitions whenever something changes."""
@@ -212,4 +213,4 @@ class VModelService:
             self._changed.clear()
             await self.advance()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), _TRANSITION_CHECK_S)
+                await within(self._changed.wait(), _TRANSITION_CHECK_S)
