@@ -124,7 +124,7 @@ async def mesh(root: Path, ids: list[str], trace: list[str], args: argparse.Name
             "model_size_bytes": size,
             "capacity_bytes": capacity,
             "registrations_per_s": round(len(ids) / registered_s, 1),
-            **({"profile": profiled} if profiled else {}),
+            **({"profiles": {"mesh gRPC, during the replay": profiled}} if profiled else {}),
         }
     finally:
         server.stop()

@@ -102,7 +102,7 @@ def cold(doc: dict) -> list[str]:
         "server start s",
         "first model ms",
         "next models p50 ms",
-        "max ms",
+        "next models max ms",
         "own load p50 ms",
         "beyond own load p50 ms",
     ]
@@ -206,11 +206,43 @@ def targets(docs: dict[str, dict]) -> list[str]:
     ]
 
 
+def _percent(pairs: list[list], count: int) -> str:
+    return ", ".join(f"{name} {share * 100:.0f}%" for name, share in pairs[:count])
+
+
+def profiles(docs: dict[str, dict]) -> list[str]:
+    """One line per py-spy profile a benchmark took (where it missed a target)."""
+    lines = []
+    for name, doc in docs.items():
+        found = dict(doc.get("profiles", {}))
+        for system, row in doc.get("systems", {}).items():
+            if isinstance(row, dict):
+                found.update({f"{system}: {k}": v for k, v in row.get("profiles", {}).items()})
+        for what, p in found.items():
+            if "error" in p:
+                lines.append(f"- {name}, {what}: py-spy failed: {p['error']}")
+                continue
+            lines.append(
+                f"- {name}, {what}: GIL held {p['gil_held_share'] * 100:.0f}% of the time; "
+                f"by package: {_percent(p['self_by_package'], 5)}; "
+                f"top frames: {_percent(p['self'], 4)}; "
+                f"under our functions: {_percent(p['under_our_functions'], 4)}"
+            )
+    if not lines:
+        return []
+    return [
+        "### Profiles (py-spy, samples holding the GIL)",
+        "",
+        *lines,
+    ]
+
+
 def render(results: Path = RESULTS) -> str:
     makers = {"warm": warm, "cold": cold, "churn": churn, "density": density}
     docs = {name: doc for name in makers if (doc := _load(name, results)) is not None}
     sections = [makers[name](doc) for name, doc in docs.items()]
     sections.append(targets(docs))
+    sections.append(profiles(docs))
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
 
 

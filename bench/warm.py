@@ -8,11 +8,10 @@ req/s and p50/p99, on each system's own path, in one run on this machine.
 The systems are started one at a time (each start timed alone), peers in their own venvs
 (bench/peers/venvs.py), then measured in interleaved rounds while all are up, so other work
 on a shared machine weighs on each alike. The load generator is this process, the same for
-all. Ratios: the
-mesh's gRPC row against MLServer gRPC and Ray HTTP (the issue's targets: >= 1.5x MLServer,
->= 3x Ray, lower p50 than both), and like for like over HTTP (mesh REST against both). A
-missed target gets a py-spy profile of the mesh under 64 in flight. Writes
-bench/results/warm.json.
+all. Ratios: the mesh's gRPC row against MLServer gRPC and Ray HTTP (the issue's targets:
+>= 1.5x MLServer, >= 3x Ray, lower p50 than both), and like for like over HTTP (mesh REST
+against both). A missed target gets a py-spy profile of the mesh on that path (gRPC, REST)
+under the most requests in flight. Writes bench/results/warm.json.
 
     python bench/warm.py [--seconds 6] [--rounds 3] [--concurrency 1 64] [--ray-replicas 1]
 """
@@ -151,15 +150,17 @@ async def main() -> None:
             }
             rows = await measure(senders, args)
             checked = [t for c in levels for t in targets(rows, c)]
-            profiled: dict = {}
-            if not all(t["met"] for t in checked):
-                # where the mesh's time goes under the heaviest load: gRPC, most in flight
-                most = max(args.concurrency)
-                profiled, _ = await asyncio.gather(
-                    profile(mesh.process.pid, args.profile_seconds, root / "mesh.pyspy"),
-                    closed_loop(senders["mesh-grpc"], most, args.profile_seconds, 0),
+            profiled: dict[str, dict] = {}
+            most = max(args.concurrency)
+            for path in ("gRPC", "REST"):
+                if all(t["met"] for t in checked if f"mesh {path}" in t["target"]):
+                    continue
+                # where the mesh's time goes on that path under the heaviest load
+                summary, _ = await asyncio.gather(
+                    profile(mesh.process.pid, args.profile_seconds, root / f"{path}.pyspy"),
+                    closed_loop(senders[f"mesh-{path.lower()}"], most, args.profile_seconds, 0),
                 )
-                profiled = {"what": f"mesh gRPC, {most} in flight", **profiled}
+                profiled[f"mesh {path} @{most}"] = summary
         finally:
             await session.close()
             for server in (mesh, mlserver, ray):
@@ -174,7 +175,7 @@ async def main() -> None:
             "config": config,
             "ratios": {c: ratios(rows, c) for c in levels},
             "targets": checked,
-            **({"profile": profiled} if profiled else {}),
+            **({"profiles": profiled} if profiled else {}),
         },
     )
 
