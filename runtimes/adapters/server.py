@@ -1,20 +1,18 @@
 """An adapter as a process: ``ModelRuntime`` over gRPC in front of one third-party server.
 
-``AdapterServicer`` only translates: a ``RuntimeFailure`` becomes ``context.abort(code,
-message)`` with the server's own message; any other exception is a bug, logged with its
-traceback and reported as INTERNAL. ``runtimeStatus`` says STARTING until the server is up,
-then empties it and says READY. ``serve_forever`` is what ``modelmesh adapter`` runs.
+``AdapterServicer`` only translates (``errors.translated``): a ``RuntimeFailure`` becomes
+``context.abort(code, message)`` with the server's own message; any other exception is a
+bug, logged with its traceback and reported as INTERNAL. ``runtimeStatus`` says STARTING
+until the server is up, then empties it and says READY. ``serve_forever`` is what
+``modelmesh adapter`` runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import grpc
 
@@ -22,7 +20,7 @@ from modelmesh.protos import model_runtime_pb2 as mr
 from modelmesh.protos import model_runtime_pb2_grpc as mr_grpc
 from modelmesh.runtimes.adapters.base import AdapterRuntime, ServerAdapter
 from modelmesh.runtimes.adapters.settings import AdapterSettings, Server
-from modelmesh.runtimes.python.errors import RuntimeFailure
+from modelmesh.runtimes.python.errors import RuntimeFailure, translated
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +34,6 @@ _ADAPTERS: dict[Server, str] = {
     "tfserving": "modelmesh.runtimes.adapters.tfserving:TFServingAdapter",
 }
 
-_Request = TypeVar("_Request")
-_Response = TypeVar("_Response")
-_Handler = Callable[["AdapterServicer", _Request, grpc.aio.ServicerContext], Awaitable[_Response]]
-
 
 def make_adapter(settings: AdapterSettings) -> ServerAdapter:
     module, _, name = _ADAPTERS[settings.server].partition(":")
@@ -47,28 +41,11 @@ def make_adapter(settings: AdapterSettings) -> ServerAdapter:
     return adapter
 
 
-def _translated(method: _Handler[_Request, _Response]) -> _Handler[_Request, _Response]:
-    @functools.wraps(method)
-    async def handler(
-        self: AdapterServicer, request: _Request, context: grpc.aio.ServicerContext
-    ) -> _Response:
-        try:
-            return await method(self, request, context)
-        except RuntimeFailure as failure:
-            await context.abort(failure.code, failure.message)
-        except Exception as exc:
-            logger.exception("%s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-        raise AssertionError("unreachable: context.abort raises")
-
-    return handler
-
-
 class AdapterServicer(mr_grpc.ModelRuntimeServicer):
     def __init__(self, runtime: AdapterRuntime) -> None:
         self._runtime = runtime
 
-    @_translated
+    @translated
     async def runtimeStatus(
         self, request: mr.RuntimeStatusRequest, context: grpc.aio.ServicerContext
     ) -> mr.RuntimeStatusResponse:
@@ -93,7 +70,7 @@ class AdapterServicer(mr_grpc.ModelRuntimeServicer):
             },
         )
 
-    @_translated
+    @translated
     async def loadModel(
         self, request: mr.LoadModelRequest, context: grpc.aio.ServicerContext
     ) -> mr.LoadModelResponse:
@@ -104,20 +81,20 @@ class AdapterServicer(mr_grpc.ModelRuntimeServicer):
             sizeInBytes=size, maxConcurrency=self._runtime.limit_model_concurrency
         )
 
-    @_translated
+    @translated
     async def unloadModel(
         self, request: mr.UnloadModelRequest, context: grpc.aio.ServicerContext
     ) -> mr.UnloadModelResponse:
         await self._runtime.unload(request.modelId)
         return mr.UnloadModelResponse()
 
-    @_translated
+    @translated
     async def modelSize(
         self, request: mr.ModelSizeRequest, context: grpc.aio.ServicerContext
     ) -> mr.ModelSizeResponse:
         return mr.ModelSizeResponse(sizeInBytes=self._runtime.model_size(request.modelId))
 
-    @_translated
+    @translated
     async def predictModelSize(
         self, request: mr.PredictModelSizeRequest, context: grpc.aio.ServicerContext
     ) -> mr.PredictModelSizeResponse:

@@ -13,13 +13,26 @@ RuntimeFailure                 base; ``code`` is the gRPC status, ``message`` sa
 └── LoadAbandoned              ABORTED: the model was unloaded while it was loading
 ```
 
-Servicers turn these into ``context.abort(code, message)``; the in-process client turns them
+Servicers (the built-in runtime's and the adapter's) wrap every method in ``translated``,
+which turns these into ``context.abort(code, message)``; the in-process client turns them
 into the mesh's ``RuntimeCallError``. Anything else escaping the runtime is a bug: INTERNAL.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import grpc
+
+logger = logging.getLogger(__name__)
+
+_Servicer = TypeVar("_Servicer")
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+_Handler = Callable[[_Servicer, _Request, grpc.aio.ServicerContext], Awaitable[_Response]]
 
 
 class RuntimeFailure(Exception):
@@ -85,3 +98,26 @@ def describe(exc: BaseException) -> str:
     if len(summary) > 400:
         summary = summary[:400] + "..."
     return f"{type(exc).__name__}: {summary}" if summary else type(exc).__name__
+
+
+def translated(
+    method: _Handler[_Servicer, _Request, _Response],
+) -> _Handler[_Servicer, _Request, _Response]:
+    """A servicer method whose ``RuntimeFailure`` becomes ``context.abort(code, message)``;
+    any other exception is logged with its traceback and reported as INTERNAL, so no request
+    can take the process down."""
+
+    @functools.wraps(method)
+    async def handler(
+        self: _Servicer, request: _Request, context: grpc.aio.ServicerContext
+    ) -> _Response:
+        try:
+            return await method(self, request, context)
+        except RuntimeFailure as failure:
+            await context.abort(failure.code, failure.message)
+        except Exception as exc:
+            logger.exception("%s failed", method.__qualname__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        raise AssertionError("unreachable: context.abort raises")
+
+    return handler

@@ -1,17 +1,13 @@
 """gRPC servicers over a ``PythonRuntime``: upstream's ``ModelRuntime`` and KServe V2.
 
-They only translate: unpack the request, call the runtime, pack the reply. A
-``RuntimeFailure`` becomes ``context.abort(code, message)``; any other exception is a bug,
-logged with its traceback and reported as INTERNAL, so no request can take the process down.
+They only translate: unpack the request, call the runtime, pack the reply. Every method is
+wrapped in ``errors.translated``: a ``RuntimeFailure`` becomes ``context.abort(code,
+message)``; any other exception is a bug, logged with its traceback and reported as INTERNAL,
+so no request can take the process down.
 ``server.py`` wires them into servers.
 """
 
 from __future__ import annotations
-
-import functools
-import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import grpc
 
@@ -20,34 +16,8 @@ from modelmesh.protos import grpc_predict_v2_pb2 as v2
 from modelmesh.protos import grpc_predict_v2_pb2_grpc as v2_grpc
 from modelmesh.protos import model_runtime_pb2 as mr
 from modelmesh.protos import model_runtime_pb2_grpc as mr_grpc
-from modelmesh.runtimes.python.errors import RuntimeFailure
+from modelmesh.runtimes.python.errors import translated
 from modelmesh.runtimes.python.runtime import PythonRuntime
-
-logger = logging.getLogger(__name__)
-
-_Servicer = TypeVar("_Servicer")
-_Request = TypeVar("_Request")
-_Response = TypeVar("_Response")
-_Handler = Callable[[_Servicer, _Request, grpc.aio.ServicerContext], Awaitable[_Response]]
-
-
-def _translated(
-    method: _Handler[_Servicer, _Request, _Response],
-) -> _Handler[_Servicer, _Request, _Response]:
-    @functools.wraps(method)
-    async def handler(
-        self: _Servicer, request: _Request, context: grpc.aio.ServicerContext
-    ) -> _Response:
-        try:
-            return await method(self, request, context)
-        except RuntimeFailure as failure:
-            await context.abort(failure.code, failure.message)
-        except Exception as exc:
-            logger.exception("%s failed", method.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-        raise AssertionError("unreachable: context.abort raises")
-
-    return handler
 
 
 class ModelRuntimeServicer(mr_grpc.ModelRuntimeServicer):
@@ -56,7 +26,7 @@ class ModelRuntimeServicer(mr_grpc.ModelRuntimeServicer):
     def __init__(self, runtime: PythonRuntime) -> None:
         self._runtime = runtime
 
-    @_translated
+    @translated
     async def runtimeStatus(
         self, request: mr.RuntimeStatusRequest, context: grpc.aio.ServicerContext
     ) -> mr.RuntimeStatusResponse:
@@ -76,7 +46,7 @@ class ModelRuntimeServicer(mr_grpc.ModelRuntimeServicer):
             },
         )
 
-    @_translated
+    @translated
     async def loadModel(
         self, request: mr.LoadModelRequest, context: grpc.aio.ServicerContext
     ) -> mr.LoadModelResponse:
@@ -85,20 +55,20 @@ class ModelRuntimeServicer(mr_grpc.ModelRuntimeServicer):
         )
         return mr.LoadModelResponse(sizeInBytes=size)
 
-    @_translated
+    @translated
     async def unloadModel(
         self, request: mr.UnloadModelRequest, context: grpc.aio.ServicerContext
     ) -> mr.UnloadModelResponse:
         await self._runtime.unload(request.modelId)
         return mr.UnloadModelResponse()
 
-    @_translated
+    @translated
     async def modelSize(
         self, request: mr.ModelSizeRequest, context: grpc.aio.ServicerContext
     ) -> mr.ModelSizeResponse:
         return mr.ModelSizeResponse(sizeInBytes=await self._runtime.model_size(request.modelId))
 
-    @_translated
+    @translated
     async def predictModelSize(
         self, request: mr.PredictModelSizeRequest, context: grpc.aio.ServicerContext
     ) -> mr.PredictModelSizeResponse:
@@ -114,37 +84,37 @@ class InferenceServicer(v2_grpc.GRPCInferenceServiceServicer):
     def __init__(self, runtime: PythonRuntime) -> None:
         self._runtime = runtime
 
-    @_translated
+    @translated
     async def ServerLive(
         self, request: v2.ServerLiveRequest, context: grpc.aio.ServicerContext
     ) -> v2.ServerLiveResponse:
         return v2.ServerLiveResponse(live=True)
 
-    @_translated
+    @translated
     async def ServerReady(
         self, request: v2.ServerReadyRequest, context: grpc.aio.ServicerContext
     ) -> v2.ServerReadyResponse:
         return v2.ServerReadyResponse(ready=True)
 
-    @_translated
+    @translated
     async def ModelReady(
         self, request: v2.ModelReadyRequest, context: grpc.aio.ServicerContext
     ) -> v2.ModelReadyResponse:
         return v2.ModelReadyResponse(ready=self._runtime.is_loaded(request.name))
 
-    @_translated
+    @translated
     async def ServerMetadata(
         self, request: v2.ServerMetadataRequest, context: grpc.aio.ServicerContext
     ) -> v2.ServerMetadataResponse:
         return v2.ServerMetadataResponse(name="modelmesh-python-runtime", version=__version__)
 
-    @_translated
+    @translated
     async def ModelMetadata(
         self, request: v2.ModelMetadataRequest, context: grpc.aio.ServicerContext
     ) -> v2.ModelMetadataResponse:
         return self._runtime.model_metadata(request.name)
 
-    @_translated
+    @translated
     async def ModelInfer(
         self, request: v2.ModelInferRequest, context: grpc.aio.ServicerContext
     ) -> v2.ModelInferResponse:
