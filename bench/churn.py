@@ -199,7 +199,7 @@ async def main() -> None:
     parser.add_argument(
         "--limit-mlserver",
         type=float,
-        default=60.0,
+        default=30.0,
         help="MLServer's own limit: each of its loads reads every model-settings.json",
     )
     parser.add_argument("--systems", nargs="+", default=["mesh", "ray", "mlserver"])
