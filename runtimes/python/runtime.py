@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import time
@@ -32,6 +31,7 @@ import numpy as np
 
 from modelmesh import __version__
 from modelmesh.protos import grpc_predict_v2_pb2 as v2
+from modelmesh.runtimes.model_types import model_type_name
 from modelmesh.runtimes.python import sizing
 from modelmesh.runtimes.python.custom import import_classes, load_custom
 from modelmesh.runtimes.python.errors import (
@@ -181,7 +181,7 @@ class PythonRuntime:
 
     def _plan(self, model_type: str, model_path: str, model_key: str) -> tuple[Format, Place]:
         """The format and the place of a model, or an error; reads no model file."""
-        name = format_name(model_type, model_key)
+        name = model_type_name(model_type, model_key)
         fmt = self._formats.get(name)
         if name in self._refused:
             raise FormatRefused(
@@ -392,29 +392,6 @@ class PythonRuntime:
         if loaded is None:
             raise ModelNotLoaded(model_id)
         return loaded
-
-
-def format_name(model_type: str, model_key: str) -> str:
-    """The format a model type names: ``sklearn``, ``mt:sklearn[:ver][|pv:...]``, or for
-    ``rt:<runtime>`` and empty types, ``model_type.name`` in the JSON model key upstream's
-    controller writes."""
-    name = model_type.split("|", 1)[0].strip()
-    if name.startswith("mt:"):
-        name = name[3:].split(":", 1)[0]
-    elif not name or name.startswith("rt:"):
-        name = _key_model_type(model_key)
-    return name.lower()
-
-
-def _key_model_type(model_key: str) -> str:
-    try:
-        key = json.loads(model_key)
-    except ValueError:
-        return ""
-    model_type = key.get("model_type") if isinstance(key, dict) else None
-    if isinstance(model_type, dict):
-        return str(model_type.get("name") or "")
-    return ""
 
 
 def describe_place(place: Source | MountedPath) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from modelmesh.protos import model_runtime_pb2 as mr
 from modelmesh.runtimes.python.errors import RuntimeFailure
-from modelmesh.runtimes.python.runtime import PythonRuntime, format_name
+from modelmesh.runtimes.python.runtime import PythonRuntime
 from modelmesh.runtimes.python.settings import RuntimeSettings
 from modelmesh.runtimes.python.sizing import MIN_MODEL_BYTES
 from tests.runtimes.conftest import Stubs
@@ -144,23 +144,6 @@ async def test_unsupported_types_list_the_supported_ones(own_runtime: PythonRunt
         "unsupported model type 'tensorflow'; this runtime serves "
         "sklearn, xgboost, lightgbm, onnx, pytorch, sleepy, echo"
     )
-
-
-@pytest.mark.parametrize(
-    ("model_type", "model_key", "expected"),
-    [
-        ("sklearn", "", "sklearn"),
-        ("XGBoost", "", "xgboost"),
-        ("mt:onnx", "", "onnx"),
-        ("mt:lightgbm:3|pv:grpc-v2", "", "lightgbm"),
-        ("rt:python-runtime", '{"model_type": {"name": "sklearn"}}', "sklearn"),
-        ("", '{"storage_key": "s", "model_type": {"name": "onnx", "version": "1"}}', "onnx"),
-        ("", "not json", ""),
-        ("rt:x", '["list"]', ""),
-    ],
-)
-def test_format_name(model_type: str, model_key: str, expected: str) -> None:
-    assert format_name(model_type, model_key) == expected
 
 
 # ------------------------------------------------------------------ timeouts and the bound

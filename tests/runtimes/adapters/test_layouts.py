@@ -1,5 +1,5 @@
-"""What the adapters write and read without a server: model types, MLServer's settings,
-Triton's config name, error messages, sizes and the repository's entries."""
+"""What the adapters write and read without a server: MLServer's settings, Triton's
+config name, error messages, sizes and the repository's entries."""
 
 from __future__ import annotations
 
@@ -17,22 +17,7 @@ from modelmesh.runtimes.adapters.repository import Repository
 from modelmesh.runtimes.adapters.settings import AdapterSettings
 from modelmesh.runtimes.adapters.torchserve import find_archive
 from modelmesh.runtimes.adapters.triton import with_model_name
-from modelmesh.runtimes.model_types import model_type_name
 from modelmesh.runtimes.python.errors import InvalidRequest, ModelFileMissing
-
-
-@pytest.mark.parametrize(
-    ("model_type", "key", "name"),
-    [
-        ("sklearn", "", "sklearn"),
-        ("mt:XGBoost:1|pv:v2", "", "xgboost"),
-        ("rt:mlserver-1.x", '{"model_type": {"name": "lightgbm", "version": "4"}}', "lightgbm"),
-        ("", '{"model_type": {"name": "onnx"}}', "onnx"),
-        ("rt:triton", "not json", ""),
-    ],
-)
-def test_model_type_name(model_type: str, key: str, name: str) -> None:
-    assert model_type_name(model_type, key) == name
 
 
 def _files(path: Path, model_type: str = "sklearn") -> ModelFiles:
