@@ -222,7 +222,7 @@ def _instance_snapshot(
             lru_time=cache.oldest_last_used() or 0,
             model_count=len(cache),
             loading_threads=loader.info.max_loading_concurrency,
-            loads_in_progress=sum(1 for c in loader.copies.values() if not c.loaded),
+            loads_in_progress=loader.pending_loads,
             start_time=started,
             version=__version__,
             location=settings.cluster.location,

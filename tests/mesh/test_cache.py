@@ -54,3 +54,33 @@ def test_touch_of_unknown_or_older_time_changes_nothing() -> None:
     cache.touch("b", 5)
     assert [e.model_id for e in cache.entries()] == ["a", "b"]
     assert cache.get("b") is not None and cache.get("b").last_used == 20  # type: ignore[union-attr]
+
+
+def test_order_holds_through_mixed_stamps_touches_and_removals() -> None:
+    import random
+
+    rng = random.Random(3)
+    cache = LruCache(10**9)
+    clock = 1000
+    expected: dict[str, int] = {}
+    for i in range(500):
+        clock += 1
+        action = rng.random()
+        if action < 0.5 or not expected:
+            stamp = clock - rng.randrange(0, 900)  # some older than the newest entry
+            model_id = f"m{i}"
+            cache.add(model_id, 1, stamp).pinned = False
+            expected[model_id] = stamp
+        elif action < 0.8:
+            model_id = rng.choice(sorted(expected))
+            cache.touch(model_id, clock)
+            expected[model_id] = max(expected[model_id], clock)
+        else:
+            model_id = rng.choice(sorted(expected))
+            cache.remove(model_id)
+            del expected[model_id]
+        order = [e.last_used for e in cache.entries()]
+        assert order == sorted(expected.values())
+        assert {e.model_id for e in cache.entries()} == set(expected)
+    assert cache.oldest_last_used() == min(expected.values())
+    assert cache.used == len(expected)
