@@ -23,7 +23,6 @@ inference methods it serves. ``AdapterRuntime`` does the rest, the same for all 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -35,13 +34,13 @@ from typing import Any, ClassVar
 from modelmesh.runtimes.adapters.settings import AdapterSettings
 from modelmesh.runtimes.model_types import model_type_name, parse_key
 from modelmesh.runtimes.python.errors import (
-    LoadAbandoned,
     LoadTimedOut,
     ModelFileMissing,
     ModelNotLoaded,
     PullFailed,
 )
 from modelmesh.runtimes.python.paths import resolve_model_path
+from modelmesh.runtimes.python.single_load import load_once
 from modelmesh.runtimes.storage import (
     MountedPath,
     Puller,
@@ -156,26 +155,11 @@ class AdapterRuntime:
         """Load the model (once, however many ask) and return its size in bytes."""
         if model_id in self._sizes:
             return self._sizes[model_id]
-        task = self._loading.get(model_id)
-        if task is None:
-            model, place = self._plan(model_id, model_type, model_path, model_key)
-            task = asyncio.create_task(self._load(model, place), name=f"load {model_id}")
-            self._loading[model_id] = task
-            task.add_done_callback(functools.partial(self._forget_load, model_id))
-        try:
-            # shielded: a caller going away does not abort a load others may wait for
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and not (current and current.cancelling()):
-                raise LoadAbandoned(f"model {model_id} was unloaded while loading") from None
-            raise
-
-    def _forget_load(self, model_id: str, task: asyncio.Task[int]) -> None:
-        if self._loading.get(model_id) is task:
-            del self._loading[model_id]
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("loading model %s failed: %s", model_id, task.exception())
+        return await load_once(
+            self._loading,
+            model_id,
+            lambda: self._load(*self._plan(model_id, model_type, model_path, model_key)),
+        )
 
     def _plan(
         self, model_id: str, model_type: str, model_path: str, model_key: str

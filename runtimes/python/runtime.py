@@ -37,7 +37,6 @@ from modelmesh.runtimes.python.custom import import_classes, load_custom
 from modelmesh.runtimes.python.errors import (
     FormatRefused,
     InvalidRequest,
-    LoadAbandoned,
     LoadFailed,
     LoadTimedOut,
     ModelFileMissing,
@@ -50,6 +49,7 @@ from modelmesh.runtimes.python.formats import BUILT_IN, Format, Model, TensorSpe
 from modelmesh.runtimes.python.paths import find_model_file, resolve_model_path
 from modelmesh.runtimes.python.predicting import PredictionTimes, predict
 from modelmesh.runtimes.python.settings import RuntimeSettings
+from modelmesh.runtimes.python.single_load import load_once
 from modelmesh.runtimes.python.threads import NativeThreads
 from modelmesh.runtimes.storage import (
     MountedPath,
@@ -158,26 +158,12 @@ class PythonRuntime:
         """Load the model (if not loaded already) and return its measured size in bytes."""
         if model_id in self._models:
             return self._models[model_id].size_bytes
-        task = self._loading.get(model_id)
-        if task is None:
-            fmt, place = self._plan(model_type, model_path, model_key)
-            task = asyncio.create_task(self._load(model_id, fmt, place), name=f"load {model_id}")
-            self._loading[model_id] = task
-            task.add_done_callback(functools.partial(self._forget_load, model_id))
-        try:
-            # shielded: a caller going away does not abort a load others may wait for
-            return (await asyncio.shield(task)).size_bytes
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and not (current and current.cancelling()):
-                raise LoadAbandoned(f"model {model_id} was unloaded while loading") from None
-            raise
-
-    def _forget_load(self, model_id: str, task: asyncio.Task[LoadedModel]) -> None:
-        if self._loading.get(model_id) is task:
-            del self._loading[model_id]
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("loading model %s failed: %s", model_id, task.exception())
+        loaded = await load_once(
+            self._loading,
+            model_id,
+            lambda: self._load(model_id, *self._plan(model_type, model_path, model_key)),
+        )
+        return loaded.size_bytes
 
     def _plan(self, model_type: str, model_path: str, model_key: str) -> tuple[Format, Place]:
         """The format and the place of a model, or an error; reads no model file."""
