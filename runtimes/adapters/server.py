@@ -9,10 +9,8 @@ until the server is up, then empties it and says READY. ``serve_forever`` is wha
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
-import signal
 
 import grpc
 
@@ -21,6 +19,7 @@ from modelmesh.protos import model_runtime_pb2_grpc as mr_grpc
 from modelmesh.runtimes.adapters.base import AdapterRuntime, ServerAdapter
 from modelmesh.runtimes.adapters.settings import AdapterSettings, Server
 from modelmesh.runtimes.python.errors import RuntimeFailure, translated
+from modelmesh.runtimes.python.stop_signal import until_stop_signal
 
 logger = logging.getLogger(__name__)
 
@@ -130,15 +129,9 @@ async def serve_forever(settings: AdapterSettings) -> None:
         settings.serving_address,
         settings.repository_dir.resolve(),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await until_stop_signal()
         logger.info("adapter stopping")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
         await server.stop(STOP_GRACE_S)
         await runtime.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass
 
 import grpc
@@ -18,6 +17,7 @@ from modelmesh.protos import model_runtime_pb2_grpc as mr_grpc
 from modelmesh.runtimes.python.runtime import PythonRuntime
 from modelmesh.runtimes.python.servicers import InferenceServicer, ModelRuntimeServicer
 from modelmesh.runtimes.python.settings import MiB, RuntimeSettings
+from modelmesh.runtimes.python.stop_signal import until_stop_signal
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +96,9 @@ async def serve_forever(settings: RuntimeSettings) -> None:
         settings.models_root.resolve(),
         ", ".join(runtime.model_types),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        await until_stop_signal()
         logger.info("python runtime stopping")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
         await servers.stop()
         await runtime.close()
