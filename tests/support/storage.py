@@ -300,6 +300,7 @@ def s3rver(directory: Path) -> Iterator[S3Server]:
     the test is skipped when npm cannot install it.
     """
     binary = _npm_tool("s3rver", S3RVER_VERSION, Path("s3rver", "bin", "s3rver.js"))
+    directory.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         ["node", str(binary), "-a", "127.0.0.1", "-p", "0", "-d", str(directory)],
         stdout=subprocess.PIPE,
