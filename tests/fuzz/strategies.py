@@ -60,7 +60,7 @@ ids = st.one_of(
     st.text(st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "So"]), max_size=20),
     st.sampled_from(ODD_IDS),
     # far past the id limit and near the header limit
-    st.builds(lambda c, n: c * n, st.characters(), st.integers(200, 40_000)),
+    st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(200, 40_000)),
 )
 
 # JSON values of any shape, small

@@ -190,7 +190,12 @@ def start_torchserve(directory: Path) -> RunningServer:
         "--ts-config",
         str(config),
     ]
-    env = {"PATH": f"{root / 'bin'}:{os.environ.get('PATH', '')}"}
+    env = {
+        "PATH": f"{root / 'bin'}:{os.environ.get('PATH', '')}",
+        # torchserve keeps its pid file in the temp dir and refuses to start beside another
+        # (a concurrent test run): one temp dir per server
+        "TMPDIR": str(directory),
+    }
     process = ServerProcess("torchserve", args, env, directory / "torchserve.log", cwd=directory)
     began = time.monotonic()
     process.start()
