@@ -34,13 +34,12 @@ The adapter listens on 127.0.0.1 only: its API loads whatever files the mesh nam
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-MiB = 1024 * 1024
+from modelmesh.runtimes.python.env_reader import EnvReader, MiB
 
 Server = Literal["mlserver", "triton", "torchserve", "tfserving"]
 SERVERS: tuple[Server, ...] = get_args(Server)
@@ -84,27 +83,16 @@ class AdapterSettings:
         if server not in SERVERS:
             raise ValueError(f"unknown server {server!r}; one of {', '.join(SERVERS)}")
         name: Server = server
-        read = _Reader(environ)
+        read = EnvReader(environ)
         http_port, grpc_port = _DEFAULT_PORTS[name]
         models_root = Path(read.text("ROOT_MODEL_DIR") or ".modelmesh/models")
-        mem_request = read.integer("CONTAINER_MEM_REQ_BYTES", _quarter_of_memory())
-        mem_buffer = read.integer("MEM_BUFFER_BYTES", 256 * MiB, minimum=0)
-        if mem_request <= mem_buffer:
-            raise ValueError(
-                f"CONTAINER_MEM_REQ_BYTES ({mem_request}) must exceed MEM_BUFFER_BYTES "
-                f"({mem_buffer}): the capacity is their difference"
-            )
+        capacity_bytes = read.memory_capacity()
         http = read.text("SERVER_HTTP_ENDPOINT") or (
             f"http://127.0.0.1:{http_port}" if http_port else ""
         )
         if http and not http.startswith(("http://", "https://")):
             raise ValueError(f"SERVER_HTTP_ENDPOINT={http!r} is not an http(s):// URL")
-        socket_path = read.text("INTERNAL_GRPC_SOCKET_PATH")
-        management = (
-            f"unix:{socket_path}"
-            if socket_path
-            else f"127.0.0.1:{read.port('INTERNAL_GRPC_PORT', 8085)}"
-        )
+        management = read.address("INTERNAL_GRPC", 8085)
         return cls(
             server=name,
             models_root=models_root,
@@ -114,7 +102,7 @@ class AdapterSettings:
             http_endpoint=http.rstrip("/"),
             serving_address=f"127.0.0.1:{read.port('INTERNAL_SERVING_GRPC_PORT', grpc_port)}",
             management_address=management,
-            capacity_bytes=mem_request - mem_buffer,
+            capacity_bytes=capacity_bytes,
             loading_concurrency=read.integer("LOADING_CONCURRENCY", 1),
             loading_timeout_ms=read.integer("LOADTIME_TIMEOUT", 90_000),
             default_model_size=read.integer("DEFAULT_MODELSIZE", 1 * MiB),
@@ -126,50 +114,3 @@ class AdapterSettings:
             pull_timeout_ms=read.integer("MM_PULL_TIMEOUT_MS", 30_000),
             pvc_mounts_dir=read.path("PVC_MOUNTS_DIR") or cls.pvc_mounts_dir,
         )
-
-
-def _quarter_of_memory() -> int:
-    """The built-in runtime's default too: room for the mesh and the OS beside the server."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
-
-
-class _Reader:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def text(self, name: str) -> str:
-        return self._environ.get(name, "").strip()
-
-    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not an integer") from None
-        if value < minimum:
-            raise ValueError(f"{name}={value} must be at least {minimum}")
-        return value
-
-    def path(self, name: str) -> Path | None:
-        raw = self.text(name)
-        return Path(raw) if raw else None
-
-    def number(self, name: str, default: float) -> float:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not a number") from None
-        if not value > 0:
-            raise ValueError(f"{name}={raw} must be more than 0")
-        return value
-
-    def port(self, name: str, default: int) -> int:
-        port = self.integer(name, default)
-        if port > 65535:
-            raise ValueError(f"{name}={port} is not a TCP port")
-        return port

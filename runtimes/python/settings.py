@@ -34,24 +34,22 @@ names, so it is for the mesh beside it, never for the network.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MiB = 1024 * 1024
-DEFAULT_MEM_BUFFER = 256 * MiB
-
-
-def _default_mem_request() -> int:
-    """A quarter of physical memory: room for the mesh, its peers and the OS beside us."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+from modelmesh.runtimes.python.env_reader import (
+    DEFAULT_MEM_BUFFER,
+    EnvReader,
+    MiB,
+    default_mem_request,
+)
 
 
 @dataclass(frozen=True)
 class RuntimeSettings:
     models_root: Path = Path(".modelmesh/models")
-    capacity_bytes: int = field(default_factory=lambda: _default_mem_request() - DEFAULT_MEM_BUFFER)
+    capacity_bytes: int = field(default_factory=lambda: default_mem_request() - DEFAULT_MEM_BUFFER)
     loading_concurrency: int = 2
     loading_timeout_ms: int = 90_000
     default_model_size: int = 1 * MiB
@@ -71,16 +69,9 @@ class RuntimeSettings:
     def from_env(cls, environ: Mapping[str, str]) -> RuntimeSettings:
         """Settings from ``environ``; a bad value raises ValueError naming its variable."""
         reader = _Reader(environ)
-        mem_request = reader.integer("CONTAINER_MEM_REQ_BYTES", _default_mem_request())
-        mem_buffer = reader.integer("MEM_BUFFER_BYTES", DEFAULT_MEM_BUFFER, minimum=0)
-        if mem_request <= mem_buffer:
-            raise ValueError(
-                f"CONTAINER_MEM_REQ_BYTES ({mem_request}) must exceed MEM_BUFFER_BYTES "
-                f"({mem_buffer}): the runtime's capacity is their difference"
-            )
         return cls(
             models_root=Path(environ.get("ROOT_MODEL_DIR") or cls.models_root),
-            capacity_bytes=mem_request - mem_buffer,
+            capacity_bytes=reader.memory_capacity(),
             loading_concurrency=reader.integer("LOADING_CONCURRENCY", 2),
             loading_timeout_ms=reader.integer("LOADTIME_TIMEOUT", 90_000),
             default_model_size=reader.integer("DEFAULT_MODELSIZE", 1 * MiB),
@@ -96,43 +87,7 @@ class RuntimeSettings:
         )
 
 
-class _Reader:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
-        raw = self._environ.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not an integer") from None
-        if value < minimum:
-            raise ValueError(f"{name}={value} must be at least {minimum}")
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        raw = self._environ.get(name, "").strip().lower()
-        if not raw:
-            return default
-        if raw not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"{name}={raw!r} is not a boolean (true/false)")
-        return raw in ("true", "1", "yes")
-
-    def path(self, name: str) -> Path | None:
-        raw = self._environ.get(name, "").strip()
-        return Path(raw) if raw else None
-
-    def address(self, prefix: str, default_port: int) -> str:
-        socket_path = self._environ.get(f"{prefix}_SOCKET_PATH", "").strip()
-        if socket_path:
-            return f"unix:{socket_path}"
-        port = self.integer(f"{prefix}_PORT", default_port)
-        if port > 65535:
-            raise ValueError(f"{prefix}_PORT={port} is not a TCP port")
-        return f"127.0.0.1:{port}"
-
+class _Reader(EnvReader):
     def class_map(self, name: str) -> dict[str, str]:
         classes: dict[str, str] = {}
         for entry in self._environ.get(name, "").split(","):
