@@ -1,7 +1,8 @@
 """Virtual environments for the peer servers, apart from ours (their pins differ: MLServer
 and Ray want other protobuf and numpy versions than the mesh).
 
-Each lives under ``bench/.venvs/<name>`` (gitignored) and is made once: a stamp file holds the
+Each lives under ``~/.cache/modelmesh/peer-venvs/<name>`` (or ``$MODELMESH_PEER_VENVS``), outside
+the checkout so that every clone on a machine shares it, and is made once: a stamp file holds the
 requirements it was made with, so a later run reuses it, and a changed list rebuilds it.
 scikit-learn is pinned to our version everywhere, so a model file trained here unpickles the
 same in every server.
@@ -9,6 +10,7 @@ same in every server.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +18,9 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-VENVS = Path(__file__).resolve().parents[1] / ".venvs"
+VENVS = Path(
+    os.environ.get("MODELMESH_PEER_VENVS") or Path.home() / ".cache" / "modelmesh" / "peer-venvs"
+)
 _STAMP = ".bench-requirements"
 
 

@@ -1,6 +1,7 @@
 """The third-party servers of the adapter tests, for real, each in its own virtual environment.
 
-The environments are the benchmark's (``bench/peers/venvs.py``, under ``bench/.venvs/``,
+The environments are the benchmark's (``bench/peers/venvs.py``, in
+``~/.cache/modelmesh/peer-venvs/``,
 made on first use and reused while their requirements stay the same); the processes run in
 their own session and are stopped as a group (``bench/peers/process.py``). Every server
 listens on free loopback ports and reads models from a repository directory that the
