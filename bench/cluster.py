@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from bisect import bisect_left
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests, bench
 
 from bench.peers.mesh import model_size
+from bench.peers.workload import lru_hit_ratio, zipf_trace
 from modelmesh.protos import grpc_predict_v2_pb2 as v2
 from tests.e2e.client import INFER, MeshClient
 from tests.e2e.processes import MeshCluster, MeshProcess
@@ -55,29 +56,6 @@ HIT_RATIO_SLACK = 0.02
 MISS_OVERHEAD_TARGET_MS = 10.0
 # the runtime's own line for each load it finished
 RUNTIME_LOADED = re.compile(r"loaded \S+ model (\S+) from \S+ in (\d+) ms")
-
-
-def zipf_trace(models: list[str], alpha: float, length: int, seed: int) -> list[str]:
-    """Model ids drawn with P(rank r) ~ 1/r^alpha; ranks shuffled over the ids."""
-    rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, len(models) + 1) ** alpha
-    by_rank = rng.permutation(len(models))
-    draws = rng.choice(len(models), size=length, p=weights / weights.sum())
-    return [models[by_rank[d]] for d in draws]
-
-
-def lru_hit_ratio(trace: list[str], capacity: int) -> float:
-    cache: OrderedDict[str, None] = OrderedDict()
-    hits = 0
-    for model_id in trace:
-        if model_id in cache:
-            hits += 1
-            cache.move_to_end(model_id)
-        else:
-            cache[model_id] = None
-            if len(cache) > capacity:
-                cache.popitem(last=False)
-    return hits / len(trace)
 
 
 @dataclass(frozen=True)
