@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Callable
@@ -233,6 +234,23 @@ def _instance_snapshot(
     return snapshot
 
 
+async def _mesh_token(store: KVStore, layout: KeyLayout) -> str:
+    """The secret every instance of this mesh shares (made by the first one to start),
+    which tells forwarded requests from clients' requests."""
+    key = layout.config("hopToken")
+    try:
+        for _ in range(3):
+            current = await store.get(key)
+            if current is not None:
+                return current.value.decode()
+            token = secrets.token_hex(16)
+            if await store.put(key, token.encode(), expected_revision=0) is not None:
+                return token
+    except KVError as exc:
+        raise Unavailable(f"KV store unavailable at start: {exc}") from exc
+    raise Unavailable("could not agree on the mesh's shared token; try again")
+
+
 async def start_mesh(
     settings: Settings,
     *,
@@ -301,7 +319,11 @@ async def start_mesh(
         )
         await _forget_own_copies(registry, settings.instance_id)
         await instances.start()
-        peers = Peers(max_message_bytes=settings.grpc.max_message_bytes, tls=tls)
+        peers = Peers(
+            max_message_bytes=settings.grpc.max_message_bytes,
+            token=await _mesh_token(kv, layout),
+            tls=tls,
+        )
         locator = Locator(
             registry=registry,
             loader=loader,

@@ -40,7 +40,7 @@ from .events import MeshObserver
 from .instances import Instances
 from .loading import Loader, LocalCopy
 from .locating import Locator
-from .peers import HIT_ONLY, HOP_HEADER, PLACED_HEADER, PeerFault, Peers
+from .peers import HIT_ONLY, PeerFault, Peers
 from .registry import Registry
 from .runtime.client import Metadata, RuntimeCallError, RuntimeClient, RuntimeInfo
 from .settings import DataplaneMethod, LimitSettings
@@ -191,7 +191,7 @@ class Router:
                 assert copy is not None
                 reply = await self._serve_local(copy, method, request, metadata)
             else:
-                hop, placed = hop_of(metadata)
+                hop, placed = self.peers.hop_of(metadata)
                 if hop is None:
                     reply = await self._route(model_id, method, request, metadata)
                 else:
@@ -299,17 +299,6 @@ class Router:
                 if isinstance(last_error, LoadFailed):
                     failed.add(step.instance_id)
         raise last_error or Unavailable(f"no instance could serve model {model_id!r}")
-
-
-def hop_of(metadata: Metadata) -> tuple[str | None, str]:
-    hop: str | None = None
-    placed = ""
-    for key, value in metadata:
-        if key == HOP_HEADER:
-            hop = value.decode() if isinstance(value, bytes) else value
-        elif key == PLACED_HEADER:
-            placed = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return hop, placed
 
 
 def _as_error(model_id: str, fault: PeerFault) -> MeshError:

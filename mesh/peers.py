@@ -11,6 +11,7 @@ passes through as ``RuntimeCallError``.
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 import grpc
 
@@ -19,12 +20,16 @@ from .runtime.client import Metadata, RuntimeCallError
 from .tls import MeshTls, close_later, secure_or_insecure_channel
 
 HOP_HEADER = "mm-hop"
+TOKEN_HEADER = "mm-hop-token"
 PLACED_HEADER = "mm-placed-bin"
 HIT_ONLY = "hit_only"
 LOAD_LOCAL_ONLY = "load_local_only"
 
 # headers of the client's call that are the transport's, not the request's
 _TRANSPORT = frozenset({"user-agent", "content-type", "te", "host", "grpc-accept-encoding"})
+
+# set by peers only; a client's copies are dropped, never passed on
+_HOP_HEADERS = frozenset({HOP_HEADER, TOKEN_HEADER, PLACED_HEADER})
 
 
 class PeerFault(Exception):
@@ -38,7 +43,10 @@ class PeerFault(Exception):
 
 
 class Peers:
-    def __init__(self, *, max_message_bytes: int, tls: MeshTls | None = None) -> None:
+    def __init__(self, *, max_message_bytes: int, token: str, tls: MeshTls | None = None) -> None:
+        # the mesh's shared secret: hop headers count only with it, so a client can't
+        # pass itself off as a peer (force a load here, skip placement)
+        self._token = token
         self._options: list[tuple[str, object]] = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -77,9 +85,10 @@ class Peers:
         headers = [
             (k, v)
             for k, v in metadata
-            if not k.startswith(":") and k not in _TRANSPORT and k != HOP_HEADER
+            if not k.startswith(":") and k not in _TRANSPORT and k not in _HOP_HEADERS
         ]
         headers.append((HOP_HEADER, hop))
+        headers.append((TOKEN_HEADER, self._token))
         if placed:
             headers.append((PLACED_HEADER, placed.encode()))
         call = self._channel(address).unary_unary(method)
@@ -96,6 +105,26 @@ class Peers:
             raise RuntimeCallError(exc.code(), details) from exc
         finally:
             self.inflight[instance_id] -= 1
+
+    def hop_of(self, metadata: Metadata) -> tuple[str | None, str]:
+        """The hop (and placement reason) a peer set on this request; (None, "") for a
+        client's request, including one that sets the headers without the mesh's token."""
+        hop: str | None = None
+        placed = ""
+        token: str | bytes = ""
+        for key, value in metadata:
+            if key == HOP_HEADER:
+                hop = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            elif key == PLACED_HEADER:
+                placed = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            elif key == TOKEN_HEADER:
+                token = value
+        if hop is None:
+            return None, ""
+        given = token.encode() if isinstance(token, str) else token
+        if not hmac.compare_digest(given, self._token.encode()):
+            return None, ""
+        return hop, placed
 
     async def close(self) -> None:
         for channel in self._channels.values():

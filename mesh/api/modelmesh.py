@@ -9,7 +9,6 @@ from ...protos import model_mesh_admin_pb2_grpc as admin_grpc
 from ...protos import model_mesh_pb2 as pb
 from ...protos import model_mesh_pb2_grpc as pb_grpc
 from ..errors import ModelNotFound
-from ..forwarding import hop_of
 from ..loading import now_ms
 from ..models import ModelService, valid_id
 from ..peers import LOAD_LOCAL_ONLY
@@ -57,7 +56,7 @@ class ModelMeshServicer(pb_grpc.ModelMeshServicer):
     async def ensureLoaded(
         self, request: pb.EnsureLoadedRequest, context: grpc.aio.ServicerContext
     ) -> pb.ModelStatusInfo:
-        hop, placed = hop_of(context.invocation_metadata() or ())
+        hop, placed = self.models.locator.peers.hop_of(context.invocation_metadata() or ())
         return await self.models.ensure_loaded(
             valid_id(request.modelId, "modelId"),
             last_used=request.lastUsedTime,

@@ -75,6 +75,10 @@ class KeyLayout:
     def instances_prefix(self) -> str:
         return f"{self.root}instances/"
 
+    def config(self, name: str) -> str:
+        """Mesh-wide settings kept in the store (upstream's ``config/``)."""
+        return f"{self.root}config/{name}"
+
     @property
     def leader_prefix(self) -> str:
         return f"{self.root}leaderLatch/"

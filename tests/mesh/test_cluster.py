@@ -290,3 +290,24 @@ async def test_a_model_registered_elsewhere_is_served_before_the_watch_delivers_
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await c1.v2.ModelInfer(_infer("never-registered"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_client_cannot_pass_itself_off_as_a_peer(cluster: StartCluster, clients) -> None:
+    apps = await cluster(2)
+    c = clients(apps[0])
+    await _register(c, "m")
+    await c.v2.ModelInfer(_infer("m"))
+    (holder,) = _holders(apps[0], "m")
+    other = next(a for a in apps if a.settings.instance_id != holder)
+    spoofed = [("mm-hop", "hit_only"), ("mm-hop-token", "guess")]
+    # without the mesh's token the hop header is ignored: routed as any client request
+    reply = await clients(other).v2.ModelInfer(_infer("m"), metadata=spoofed)
+    assert reply.model_name == "m"
+    assert _holders(apps[0], "m") == {holder}  # no forced load where the client landed
+    # the mesh's own peers do carry the token, and the instance honours it
+    token = other.peers._token  # the test plays a peer
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await clients(other).v2.ModelInfer(
+            _infer("m"), metadata=[("mm-hop", "hit_only"), ("mm-hop-token", token)]
+        )
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE  # "not loaded here", as a peer hears
