@@ -191,16 +191,6 @@ async def wait_until_ready(runtime: RuntimeClient, timeout_s: float) -> RuntimeI
         await asyncio.sleep(_RUNTIME_POLL_S)
 
 
-async def _forget_own_copies(registry: Registry, instance_id: str) -> None:
-    """A restarted instance holds nothing (the runtime purges at start): drop its old copies."""
-    for model_id in registry.models.ids():
-        record = registry.models.get(model_id)
-        if record is not None and instance_id in record.instance_ids:
-            await registry.models.update(
-                model_id, lambda r: r.without_copy(instance_id) if r else None
-            )
-
-
 class _CacheToInstance(MeshObserver):
     """Republishes the instance record when the local cache changes."""
 
@@ -317,7 +307,14 @@ async def start_mesh(
         loader.observer = Observers(
             [_CacheToInstance(instances), *([observer] if observer else [])]
         )
-        await _forget_own_copies(registry, settings.instance_id)
+        janitor = Janitor(
+            registry=registry,
+            loader=loader,
+            instances=instances,
+            failure_expiry_ms=settings.cache.load_failure_expiry_ms,
+            interval_s=settings.cluster.janitor_interval_s,
+        )
+        await janitor.forget_copies_not_here()
         await instances.start()
         peers = Peers(
             max_message_bytes=settings.grpc.max_message_bytes,
@@ -416,13 +413,6 @@ async def start_mesh(
         election=election,
         gone_after_ms=settings.cluster.instance_gone_after_ms,
         interval_s=settings.cluster.reaper_interval_s,
-    )
-    janitor = Janitor(
-        registry=registry,
-        loader=loader,
-        instances=instances,
-        failure_expiry_ms=settings.cache.load_failure_expiry_ms,
-        interval_s=settings.cluster.janitor_interval_s,
     )
     for work in (vmodels.run(), election.run(), reaper.run(), janitor.run(), scaler.run()):
         app.tasks.append(asyncio.create_task(work))

@@ -97,7 +97,7 @@ class RecordView(Generic[R]):
         items, revision = await self._store.range(self._prefix)
         present = set()
         for kv in items:
-            item_id = kv.key[len(self._prefix) :]
+            item_id = KeyLayout.id_from(kv.key, self._prefix)
             present.add(item_id)
             try:
                 self._apply(item_id, self._decode(kv.value), kv.mod_revision)
@@ -163,7 +163,7 @@ class RecordView(Generic[R]):
             try:
                 async for event in self._store.watch(self._prefix, revision):
                     revision = event.revision + 1
-                    item_id = event.key[len(self._prefix) :]
+                    item_id = KeyLayout.id_from(event.key, self._prefix)
                     if event.kind is EventKind.DELETE:
                         self._apply(item_id, None, event.revision)
                     else:

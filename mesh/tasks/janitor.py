@@ -54,20 +54,32 @@ class Janitor:
             except MeshError as exc:
                 log.warning("janitor run skipped: %s", exc.message)
 
+    async def forget_copies_not_here(self) -> None:
+        """Drop the copies the registry lists on this instance that its cache lacks (all of
+        them when a restarted instance starts: its runtime purged what it held)."""
+        me = self.instances.instance_id
+        models = self.registry.models
+        for model_id in models.ids():
+            record = models.get(model_id)
+            if (
+                record is not None
+                and me in record.instance_ids
+                and model_id not in self.loader.copies
+            ):
+                await models.update(
+                    model_id, _change(partial(ModelRecord.without_copy, instance_id=me))
+                )
+
     async def run_once(self) -> None:
         me = self.instances.instance_id
         now = self.clock()
         models = self.registry.models
         copies = self.loader.copies
+        await self.forget_copies_not_here()
         for model_id in models.ids():
             record = models.get(model_id)
             if record is None:
                 continue
-            copy = copies.get(model_id)
-            if me in record.instance_ids and copy is None:
-                await models.update(
-                    model_id, _change(partial(ModelRecord.without_copy, instance_id=me))
-                )
             expired = [i for i, t in record.failed_in.items() if now - t >= self.failure_expiry_ms]
             if expired:
                 await models.update(
