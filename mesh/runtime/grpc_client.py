@@ -7,6 +7,9 @@ client's bytes with the model id appended at the method's idInjectionPath
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 import grpc
 
 from ...protos import model_runtime_pb2 as pb
@@ -20,8 +23,15 @@ _MODEL_SIZE_DEADLINE_S = 30.0
 _HOP_HEADERS = frozenset({"user-agent", "content-type", "te", "host", "grpc-accept-encoding"})
 
 
-def _error(exc: grpc.aio.AioRpcError) -> RuntimeCallError:
-    return RuntimeCallError(exc.code(), exc.details() or exc.code().name)
+T = TypeVar("T")
+
+
+async def _answer(call: Awaitable[T]) -> T:
+    """The runtime's reply; its gRPC errors as RuntimeCallError with their own status."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        raise RuntimeCallError(exc.code(), exc.details() or exc.code().name) from exc
 
 
 class GrpcRuntimeClient:
@@ -41,10 +51,7 @@ class GrpcRuntimeClient:
         self._inject: dict[str, tuple[int, ...]] = {}
 
     async def status(self) -> RuntimeInfo:
-        try:
-            reply = await self._stub.runtimeStatus(pb.RuntimeStatusRequest(), timeout=10)
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+        reply = await _answer(self._stub.runtimeStatus(pb.RuntimeStatusRequest(), timeout=10))
         methods = {
             "/" + name.lstrip("/"): tuple(info.idInjectionPath)
             for name, info in reply.methodInfos.items()
@@ -68,25 +75,18 @@ class GrpcRuntimeClient:
         request = pb.LoadModelRequest(
             modelId=model_id, modelType=model_type, modelPath=model_path, modelKey=model_key
         )
-        try:
-            reply = await self._stub.loadModel(request)
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+        reply = await _answer(self._stub.loadModel(request))
         return LoadResult(reply.sizeInBytes, reply.maxConcurrency)
 
     async def unload(self, model_id: str) -> None:
-        try:
-            await self._stub.unloadModel(pb.UnloadModelRequest(modelId=model_id), timeout=60)
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+        await _answer(self._stub.unloadModel(pb.UnloadModelRequest(modelId=model_id), timeout=60))
 
     async def model_size(self, model_id: str) -> int:
-        try:
-            reply = await self._stub.modelSize(
+        reply = await _answer(
+            self._stub.modelSize(
                 pb.ModelSizeRequest(modelId=model_id), timeout=_MODEL_SIZE_DEADLINE_S
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+        )
         return int(reply.sizeInBytes)
 
     async def predict_size(
@@ -95,10 +95,9 @@ class GrpcRuntimeClient:
         request = pb.PredictModelSizeRequest(
             modelId=model_id, modelType=model_type, modelPath=model_path, modelKey=model_key
         )
-        try:
-            reply = await self._stub.predictModelSize(request, timeout=_PREDICT_SIZE_DEADLINE_S)
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+        reply = await _answer(
+            self._stub.predictModelSize(request, timeout=_PREDICT_SIZE_DEADLINE_S)
+        )
         return int(reply.sizeInBytes)
 
     async def invoke(self, method: str, request: bytes, model_id: str, metadata: Metadata) -> bytes:
@@ -113,10 +112,7 @@ class GrpcRuntimeClient:
             (k, v) for k, v in metadata if not k.startswith((":", "mm-")) and k not in _HOP_HEADERS
         ]
         headers.append(("mm-model-id", model_id))
-        try:
-            reply: bytes = await call(request, metadata=headers)
-        except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from exc
+        reply: bytes = await _answer(call(request, metadata=headers))
         return reply
 
     async def close(self) -> None:
