@@ -40,10 +40,10 @@ from modelmesh.runtimes.python.errors import (
     PullFailed,
 )
 from modelmesh.runtimes.python.paths import resolve_model_path
+from modelmesh.runtimes.python.pulling import LazyPuller
 from modelmesh.runtimes.python.single_load import load_once
 from modelmesh.runtimes.storage import (
     MountedPath,
-    Puller,
     Source,
     StorageConfig,
     StorageError,
@@ -118,7 +118,11 @@ class AdapterRuntime:
         self._loading: dict[str, asyncio.Task[int]] = {}
         self._slots = asyncio.Semaphore(settings.loading_concurrency)
         self._storage = StorageConfig(settings.storage_config_dir)
-        self._puller: Puller | None = None  # made at the first pull: it creates its directory
+        self._puller = LazyPuller(
+            settings.model_cache_dir,
+            timeout_ms=settings.pull_timeout_ms,
+            threads=settings.loading_concurrency,
+        )
 
     @property
     def limit_model_concurrency(self) -> int:
@@ -220,27 +224,14 @@ class AdapterRuntime:
         return size
 
     async def _pull(self, model: ModelFiles, source: Source) -> ModelFiles:
-        if self._puller is None:
-            settings = self._settings
-            self._puller = Puller(
-                settings.model_cache_dir,
-                timeout_s=settings.pull_timeout_ms / 1000,
-                threads=settings.loading_concurrency,
-            )
-        try:
-            pulled = await self._puller.pull(model.model_id, source)
-        except StorageError as exc:
-            raise PullFailed(
-                f"pulling model {model.model_id} failed: {exc.message}", exc.code
-            ) from None
+        pulled = await self._puller.pull(model.model_id, source)
         key = {**model.key, "disk_size_bytes": pulled.disk_bytes}
         return ModelFiles(model.model_id, model.model_type, pulled.path, key)
 
     async def _abandon(self, model_id: str) -> None:
         """After a failed or cancelled load: the server drops the model, the pull goes."""
         await self._server_unload(model_id)
-        if self._puller is not None:
-            await self._puller.remove(model_id)
+        await self._puller.remove(model_id)
 
     async def _server_unload(self, model_id: str) -> None:
         try:
@@ -256,8 +247,7 @@ class AdapterRuntime:
             await asyncio.wait([task])  # its clean-up runs; its outcome is not ours to raise
         self._sizes.pop(model_id, None)
         await self._server.unload(model_id)
-        if self._puller is not None:
-            await self._puller.remove(model_id)
+        await self._puller.remove(model_id)
 
     # ------------------------------------------------------------ sizes
 
@@ -272,7 +262,7 @@ class AdapterRuntime:
         """The size a load would report; 0 (unknown) for a model in storage not pulled yet."""
         model, source = self._plan(model_id, model_type, model_path, model_key)
         if source is not None:
-            pulled = self._puller.pulled(model_id) if self._puller else None
+            pulled = self._puller.pulled(model_id)
             if pulled is None:
                 return 0
             model = ModelFiles(model_id, model.model_type, pulled.path, model.key)
@@ -287,6 +277,5 @@ class AdapterRuntime:
     async def close(self) -> None:
         for task in self._loading.values():
             task.cancel()
-        if self._puller is not None:
-            await self._puller.close()
+        await self._puller.close()
         await self._server.close()

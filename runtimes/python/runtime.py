@@ -48,13 +48,12 @@ from modelmesh.runtimes.python.errors import (
 from modelmesh.runtimes.python.formats import BUILT_IN, Format, Model, TensorSpec
 from modelmesh.runtimes.python.paths import find_model_file, resolve_model_path
 from modelmesh.runtimes.python.predicting import PredictionTimes, predict
+from modelmesh.runtimes.python.pulling import LazyPuller
 from modelmesh.runtimes.python.settings import RuntimeSettings
 from modelmesh.runtimes.python.single_load import load_once
 from modelmesh.runtimes.python.threads import NativeThreads
 from modelmesh.runtimes.storage import (
     MountedPath,
-    PulledModel,
-    Puller,
     Source,
     StorageConfig,
     StorageError,
@@ -134,7 +133,11 @@ class PythonRuntime:
         )
         self._native_threads = NativeThreads()
         self._storage = StorageConfig(settings.storage_config_dir)
-        self._puller: Puller | None = None  # made at the first pull: it creates its directory
+        self._puller = LazyPuller(
+            settings.model_cache_dir,
+            timeout_ms=settings.pull_timeout_ms,
+            threads=settings.loading_concurrency,
+        )
 
     @property
     def model_types(self) -> tuple[str, ...]:
@@ -196,14 +199,15 @@ class PythonRuntime:
             async with asyncio.timeout(timeout_ms / 1000):
                 if not isinstance(path, Path):
                     stage = "pulling"
-                    pulled = await self._pull(model_id, path)
+                    pulled = await self._puller.pull(model_id, path)
                     path, root, stage = pulled.path, pulled.root, "loading"
                 loaded = await loop.run_in_executor(
                     self._load_threads, self._load_blocking, fmt, path, root
                 )
         except BaseException as exc:
             if not isinstance(place, Path):
-                self._remove_pulled(model_id)
+                # its files go in the background (we may be cancelled); a retry pulls afresh
+                self._puller.discard(model_id)
             if isinstance(exc, TimeoutError):
                 where = path if isinstance(path, Path) else describe_place(path)
                 raise LoadTimedOut(
@@ -221,25 +225,6 @@ class PythonRuntime:
             loaded.size_bytes,
         )
         return loaded
-
-    async def _pull(self, model_id: str, place: Source | MountedPath) -> PulledModel:
-        if self._puller is None:
-            settings = self._settings
-            self._puller = Puller(
-                settings.model_cache_dir,
-                timeout_s=settings.pull_timeout_ms / 1000,
-                threads=settings.loading_concurrency,
-            )
-        try:
-            return await self._puller.pull(model_id, place)
-        except StorageError as exc:
-            raise PullFailed(f"pulling model {model_id} failed: {exc.message}", exc.code) from None
-
-    def _remove_pulled(self, model_id: str) -> None:
-        """Drop the model's pulled copy now, its files in the background (the caller may be
-        cancelled); a retried load pulls afresh."""
-        if self._puller is not None:
-            self._puller.discard(model_id)
 
     def _load_blocking(self, fmt: Format, path: Path, root: Path) -> LoadedModel:
         """Runs in a loading thread: find the file, load it, measure it."""
@@ -278,8 +263,7 @@ class PythonRuntime:
             task.cancel()
         if self._models.pop(model_id, None) is not None:
             logger.info("unloaded model %s", model_id)
-        if self._puller is not None:
-            await self._puller.remove(model_id)
+        await self._puller.remove(model_id)
 
     async def purge(self) -> None:
         """Unload everything (upstream runtimes do so when asked for their status)."""
@@ -294,7 +278,7 @@ class PythonRuntime:
         factor; 0 (unknown) for a model in storage not pulled yet."""
         fmt, place = self._plan(model_type, model_path, model_key)
         if isinstance(place, Source):
-            pulled = self._puller.pulled(model_id) if self._puller else None
+            pulled = self._puller.pulled(model_id)
             if pulled is None:
                 return 0
             place = MountedPath(pulled.path, pulled.root)
@@ -307,8 +291,7 @@ class PythonRuntime:
     async def close(self) -> None:
         """Drop every model and stop the threads (without waiting for running work)."""
         await self.purge()
-        if self._puller is not None:
-            await self._puller.close()
+        await self._puller.close()
         self._load_threads.shutdown(wait=False, cancel_futures=True)
         self._predict_threads.shutdown(wait=False, cancel_futures=True)
 
