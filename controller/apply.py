@@ -59,7 +59,7 @@ class Mesh:
             owner=source.owner,
             targetModelId=source.model_id,
             autoDeleteTargetModel=True,
-            loadNow=step.load_now,
+            loadNow=True,
             modelInfo=pb.ModelInfo(type=source.model_type, path=source.path, key=source.model_key),
         )
         log.info(

@@ -58,8 +58,9 @@ class RemoveFinalizer:
 
 @dataclass(frozen=True)
 class SetVModel:
+    """Register the vmodel's target with ``loadNow`` (see the module docstring)."""
+
     source: ModelSource
-    load_now: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def plan(wanted: Wanted, actual: pb.VModelStatusInfo, *, has_finalizer: bool) ->
         return []
     steps = [] if has_finalizer else [AddFinalizer()]
     if not exists or actual.targetModelId != wanted.source.model_id or _target_failed(actual):
-        steps.append(SetVModel(wanted.source, load_now=True))
+        steps.append(SetVModel(wanted.source))
     return steps
 
 

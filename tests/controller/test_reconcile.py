@@ -45,7 +45,7 @@ def _vmodel(
 
 
 MISSING = pb.VModelStatusInfo()
-SET = SetVModel(SOURCE, load_now=True)
+SET = SetVModel(SOURCE)
 
 CASES: list[tuple[str, Wanted, pb.VModelStatusInfo, bool, list[Step]]] = [
     ("new resource", Serve(SOURCE), MISSING, False, [AddFinalizer(), SET]),
