@@ -69,19 +69,19 @@ class Conflict(KubeError):
     """The object changed meanwhile (409), or a guarded patch's test failed (422)."""
 
 
-async def connect(kubeconfig: str | None, context: str | None = None) -> k8s.ApiClient:
+async def connect(kubeconfig: str | None) -> k8s.ApiClient:
     """A client from ``kubeconfig`` if given, else in-cluster credentials if present,
     else the default kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``)."""
     configuration = k8s.Configuration()
     if kubeconfig:
         await k8s_config.load_kube_config(
-            config_file=kubeconfig, context=context, client_configuration=configuration
+            config_file=kubeconfig, client_configuration=configuration
         )
     else:
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
         except k8s_config.ConfigException:
-            await k8s_config.load_kube_config(context=context, client_configuration=configuration)
+            await k8s_config.load_kube_config(client_configuration=configuration)
     return k8s.ApiClient(configuration)
 
 
@@ -169,20 +169,6 @@ class Kube:
                 yield kind_name, obj
         finally:
             response.close()
-
-    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any]:
-        try:
-            if kind.namespaced:
-                result = await self._custom.get_namespaced_custom_object(
-                    kind.group, kind.version, namespace, kind.plural, name
-                )
-            else:
-                result = await self._custom.get_cluster_custom_object(
-                    kind.group, kind.version, kind.plural, name
-                )
-        except ApiException as exc:
-            raise _translate(exc, f"get {kind} {namespace}/{name}") from exc
-        return _as_dict(result)
 
     async def patch_finalizers(
         self, kind: Kind, obj: Mapping[str, Any], finalizers: list[str]
